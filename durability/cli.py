@@ -1,0 +1,223 @@
+"""The `durability` command line: parse, dispatch, and the only place that exits.
+
+Each command lives in its own module, imported only when that command runs, so the
+cron job (`durability raid`) pays for nothing it does not use. A command module
+provides `add_arguments(parser)` and `run(args, ctx) -> int`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from durability.context import Context
+from durability.errors import ConfigError, DurabilityError
+
+# name: (module, one-line help). Order is the order shown by --help.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "check": ("durability.commands.check", "every check enabled in the config, one report"),
+    "raid": ("durability.raid.command", "md RAID health of this node"),
+    "snapshots": (
+        "durability.snapshots.command",
+        "provider snapshots: exist, fresh, complete, not shrinking",
+    ),
+    "restore-test": (
+        "durability.restore.command",
+        "restore one snapshot into scratch space, verify it, time it, clean up",
+    ),
+    "remind": ("durability.remind.command", "plan and send due backup reminders"),
+    "customers": (
+        "durability.remind.customers_command",
+        "import / list / show customers and their reminder state",
+    ),
+    "serve": (
+        "durability.web.command",
+        "HTTP: customer links (confirm, snooze, unsubscribe) and the status page",
+    ),
+    "run": ("durability.service.command", "the scheduled service (all jobs, one process)"),
+    "history": ("durability.commands.history", "past results from the state store"),
+    "config": ("durability.commands.config", "validate | sample"),
+}
+
+EPILOG = """\
+exit codes of check commands: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also: usage or
+config error, unreadable input, missing tool).
+
+config: --config FILE, else $DURABILITY_CONFIG, else /etc/durability/durability.toml
+(optional for `durability raid`). `durability config sample` prints every key.
+
+examples:
+  durability raid                          this node's md arrays, human readable
+  durability raid --format nagios          for Nagios/Icinga (exit code + one line)
+  durability raid --format prometheus --output /var/lib/node_exporter/durability.prom
+  durability check --config examples/durability.toml --format json
+  durability COMMAND --help                options of one command
+"""
+
+
+class UsageError(Exception):
+    """The command line is wrong; exit 3 (Nagios reads argparse's 2 as CRITICAL)."""
+
+
+class _Exit(Exception):
+    def __init__(self, code: int) -> None:
+        self.code = code
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser that raises instead of exiting, so `main` decides the code."""
+
+    def error(self, message: str) -> NoReturn:  # noqa: D102
+        raise UsageError(f"{self.prog}: {message}\n{self.format_usage().strip()}")
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:  # noqa: D102
+        if message:
+            sys.stderr.write(message)
+        raise _Exit(status)
+
+
+def _global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
+    default: Any = argparse.SUPPRESS if suppress else None
+    parser.add_argument(
+        "--config", metavar="FILE", default=default,
+        help="config file (default: $DURABILITY_CONFIG or /etc/durability/durability.toml)",
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=argparse.SUPPRESS if suppress else 0,
+        help="log more to stderr (-vv for debug)",
+    )
+
+
+def build_top_parser() -> Parser:
+    """Return the top-level parser; commands are parsed by their own modules."""
+    parser = Parser(
+        prog="durability",
+        description="Backup verification and data-durability checks for hosting providers.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _global_options(parser, suppress=False)
+    parser.add_argument("--version", action="version", version=_version())
+    listing = "\n".join(f"  {name:<13} {help_}" for name, (_, help_) in COMMANDS.items())
+    parser.add_argument(
+        "command", metavar="COMMAND", choices=list(COMMANDS),
+        help="one of:\n" + listing,
+    )
+    parser.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    parser.formatter_class = _CommandListFormatter
+    return parser
+
+
+class _CommandListFormatter(argparse.RawTextHelpFormatter):
+    pass
+
+
+def _version() -> str:
+    from durability import __version__
+
+    return f"durability {__version__}"
+
+
+def command_parser(name: str, module: Any) -> Parser:
+    """Return the parser of one command, built by its module."""
+    parser = Parser(
+        prog=f"durability {name}",
+        description=getattr(module, "DESCRIPTION", COMMANDS[name][1]),
+        epilog=getattr(module, "EPILOG", None),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _global_options(parser, suppress=True)
+    module.add_arguments(parser)
+    return parser
+
+
+def _setup_logging(verbosity: int) -> None:
+    level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="durability: %(levelname)s: %(message)s"
+    )
+
+
+def dispatch(argv: Sequence[str]) -> int:
+    """Parse argv, run the command and return its exit code (never exits)."""
+    top = build_top_parser()
+    namespace = top.parse_args(list(argv))
+    module_name, _ = COMMANDS[namespace.command]
+    module = importlib.import_module(module_name)
+    parser = command_parser(namespace.command, module)
+    args = parser.parse_args(namespace.args)
+    config_path = getattr(args, "config", None) or namespace.config
+    verbosity = int(getattr(args, "verbose", 0) or 0) + int(namespace.verbose or 0)
+    _setup_logging(verbosity)
+    ctx = Context(config_path=config_path, verbosity=verbosity, command=namespace.command)
+    try:
+        return int(module.run(args, ctx))
+    except ConfigError as error:
+        return _fail(args, namespace.command, _config_message(error), ctx)
+    except DurabilityError as error:
+        return _fail(args, namespace.command, str(error), ctx)
+    finally:
+        ctx.close()
+
+
+def _config_message(error: ConfigError) -> str:
+    count = len(error.problems)
+    head = f"config error in {error.source} ({count} problem{'s' if count != 1 else ''})"
+    return head + ": " + "; ".join(error.problems)
+
+
+def _fail(args: argparse.Namespace, check: str, reason: str, ctx: Context) -> int:
+    """Report a command that could not run: UNKNOWN, exit 3, reason on stderr.
+
+    In a machine-readable format the UNKNOWN is also rendered to stdout, so a monitor
+    that only reads stdout still sees why.
+    """
+    sys.stderr.write(f"durability: {reason}\n")
+    fmt = getattr(args, "format", None)
+    if fmt in ("json", "nagios", "prometheus"):
+        from durability.model import unknown_report
+        from durability.render import render
+
+        text = render(unknown_report(check, reason), fmt)
+        output = getattr(args, "output", None)
+        if output:
+            from durability.render import write_output
+
+            try:
+                write_output(text, output)
+            except OSError as error:
+                sys.stderr.write(f"durability: cannot write {output}: {error}\n")
+        else:
+            sys.stdout.write(text)
+    return 3
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    """Entry point of the `durability` command."""
+    try:
+        code = dispatch(sys.argv[1:] if argv is None else argv)
+    except UsageError as error:
+        sys.stderr.write(f"{error}\n")
+        code = 3
+    except _Exit as done:
+        code = 3 if done.code == 2 else done.code
+    except KeyboardInterrupt:
+        sys.stderr.write("durability: interrupted\n")
+        code = 3
+    except BrokenPipeError:
+        code = 3
+    except Exception as error:  # a crash is still a one-line UNKNOWN for the monitor
+        logging.getLogger("durability").debug("crash", exc_info=True)
+        sys.stderr.write(
+            f"durability: internal error: {type(error).__name__}: {error} (run with -vv for details)\n"
+        )
+        code = 3
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

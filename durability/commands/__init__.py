@@ -1,0 +1,1 @@
+"""Commands that span every check: check, history, config."""

@@ -1,0 +1,51 @@
+"""`durability history`: past results from the state store."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import timedelta
+
+from durability.context import Context
+from durability.units import parse_duration
+
+DESCRIPTION = "Past results from the state store, newest first."
+EPILOG = """\
+examples:
+  durability history --check raid --since 7d
+  durability history --target md0 --format json
+"""
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the history filters."""
+    parser.add_argument("--check", help="only this check (raid, snapshots, restore-test...)")
+    parser.add_argument("--target", help="only this target (md0, SOURCE/SET...)")
+    parser.add_argument("--since", type=_duration, metavar="DURATION", help="e.g. 24h, 7d")
+    parser.add_argument("--limit", type=int, default=1000, help="at most this many rows")
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+
+
+def run(args: argparse.Namespace, ctx: Context) -> int:
+    """Print history rows as text or JSON."""
+    since = ctx.now - timedelta(seconds=args.since) if args.since else None
+    rows = ctx.store().history(check=args.check, since=since, target=args.target, limit=args.limit)
+    if args.format == "json":
+        sys.stdout.write(json.dumps({"schema_version": 1, "history": rows}, indent=2) + "\n")
+        return 0
+    if not rows:
+        sys.stdout.write("no recorded results\n")
+    for row in rows:
+        sys.stdout.write(
+            f"{row['checked_at']}  {row['status']:<8} {row['check']:<12} "
+            f"{row['target']}: {row['summary']}\n"
+        )
+    return 0

@@ -1,0 +1,36 @@
+"""`[restore]`: on-demand and scheduled restore tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from durability.config.schema import setting
+
+
+@dataclass(frozen=True)
+class RestoreSettings:
+    """Where restore tests unpack and how fast a full restore must be."""
+
+    scratch_dir: str = setting(
+        "/var/tmp/durability-restore",
+        help="Parent folder for private scratch folders (each test makes a new 0700 one).",
+    )
+    rto_target: float | None = setting(
+        None,
+        kind="duration",
+        help="WARNING when the projected full restore of a source takes longer.",
+        example='"4h"',
+    )
+    sample: int = setting(
+        0, minimum=0, help="Files hashed per test; 0 verifies every file (--full)."
+    )
+    source: str | None = setting(
+        None,
+        help="Source tested by `durability check` and the schedule; unset: none.",
+        example='"web-restic"',
+    )
+    read_data_subset: str | None = setting(
+        None,
+        help="Also run a rotating `restic check --read-data-subset` (e.g. '1/7').",
+        example='"1/7"',
+    )

@@ -1,0 +1,278 @@
+"""One schema drives validation, the sample config and the docs.
+
+Settings are frozen dataclasses whose fields are declared with `setting(...)`. The
+builder walks a parsed TOML table against them, converting units (durations, sizes,
+percentages) and collecting *every* problem as "At 'path.to.key': what is wrong",
+so an operator fixes a file in one go.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from durability.units import parse_duration, parse_percent, parse_size
+
+_NO_DEFAULT: Any = dataclasses.MISSING
+
+
+def setting(
+    default: Any = _NO_DEFAULT,
+    *,
+    help: str,
+    kind: str | None = None,
+    choices: tuple[str, ...] | None = None,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    example: str | None = None,
+    factory: Callable[[], Any] | None = None,
+    check: Callable[[Any], str | None] | None = None,
+) -> Any:
+    """Declare one config key.
+
+    `kind` is one of "duration" (a string such as "26h", stored as seconds),
+    "percent" ("30%", stored as a fraction), "size" ("2GiB", stored as bytes) or None.
+    `example` is the TOML text shown in the sample when there is no default.
+    `check` returns a problem sentence or None for further validation.
+    """
+    metadata = {
+        "help": help,
+        "kind": kind,
+        "choices": choices,
+        "minimum": minimum,
+        "maximum": maximum,
+        "example": example,
+        "check": check,
+    }
+    if factory is not None:
+        return dataclasses.field(default_factory=factory, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def _type_name(value: Any) -> str:
+    return {
+        str: "a string",
+        int: "an integer",
+        float: "a number",
+        bool: "true or false",
+        list: "a list",
+        dict: "a table",
+    }.get(type(value), type(value).__name__)
+
+
+def build(cls: type[Any], raw: Any, path: str, problems: list[str]) -> Any:
+    """Given a settings dataclass and a parsed TOML table, return an instance.
+
+    Problems are appended to `problems`; when there are any, the returned object may
+    hold defaults in place of the bad values and must not be used.
+    """
+    if not isinstance(raw, Mapping):
+        problems.append(f"At '{path}': expected a table, got {_type_name(raw)}")
+        return _defaults(cls)
+    hints = typing.get_type_hints(cls)
+    # A field named `from_` is the TOML key `from` (a Python keyword).
+    fields = {f.name.rstrip("_"): f for f in dataclasses.fields(cls) if f.init}
+    for key in raw:
+        if key not in fields:
+            hint = difflib.get_close_matches(str(key), list(fields), n=1)
+            suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
+            problems.append(f"At '{_join(path, key)}': unknown key{suggestion}")
+    values: dict[str, Any] = {}
+    for name, field in fields.items():
+        key_path = _join(path, name)
+        if name in raw:
+            converted = _convert(raw[name], hints[field.name], field.metadata, key_path, problems)
+            if converted is not _NO_DEFAULT:
+                values[field.name] = converted
+        elif field.default is _NO_DEFAULT and field.default_factory is dataclasses.MISSING:
+            problems.append(f"At '{key_path}': required key is missing")
+    try:
+        return cls(**values)
+    except TypeError:
+        return None
+
+
+def _defaults(cls: type[Any]) -> Any:
+    try:
+        return cls()
+    except TypeError:
+        return None
+
+
+def _join(path: str, key: Any) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+def _convert(
+    value: Any, hint: Any, meta: Mapping[str, Any], path: str, problems: list[str]
+) -> Any:
+    before = len(problems)
+    result = _convert_type(value, hint, meta, path, problems)
+    if len(problems) == before and meta.get("check") is not None:
+        problem = meta["check"](result)
+        if problem:
+            problems.append(f"At '{path}': {problem}")
+    return result
+
+
+def _convert_type(
+    value: Any, hint: Any, meta: Mapping[str, Any], path: str, problems: list[str]
+) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in args if a is not type(None)]
+        return _convert_type(value, inner[0], meta, path, problems)
+    kind = meta.get("kind")
+    if kind is not None and not (origin is tuple):
+        return _convert_unit(value, kind, path, problems)
+    if origin is tuple:
+        if not isinstance(value, list):
+            problems.append(f"At '{path}': expected a list, got {_type_name(value)}")
+            return _NO_DEFAULT
+        item_type = args[0]
+        return tuple(
+            _convert_item(item, item_type, meta, f"{path}[{index}]", problems)
+            for index, item in enumerate(value)
+        )
+    if origin is dict or hint is dict:
+        if not isinstance(value, Mapping):
+            problems.append(f"At '{path}': expected a table, got {_type_name(value)}")
+            return _NO_DEFAULT
+        return dict(value)
+    if dataclasses.is_dataclass(hint):
+        return build(typing.cast(type[Any], hint), value, path, problems)
+    return _convert_scalar(value, hint, meta, path, problems)
+
+
+def _convert_item(
+    value: Any, hint: Any, meta: Mapping[str, Any], path: str, problems: list[str]
+) -> Any:
+    if dataclasses.is_dataclass(hint):
+        return build(typing.cast(type[Any], hint), value, path, problems)
+    kind = meta.get("kind")
+    if kind is not None:
+        return _convert_unit(value, kind, path, problems)
+    return _convert_scalar(value, hint, meta, path, problems)
+
+
+def _convert_unit(value: Any, kind: str, path: str, problems: list[str]) -> Any:
+    parsers: dict[str, Callable[[str], Any]] = {
+        "duration": parse_duration,
+        "percent": parse_percent,
+        "size": parse_size,
+    }
+    if kind == "duration" and isinstance(value, int | float) and not isinstance(value, bool):
+        problems.append(f"At '{path}': give a duration with its unit, e.g. \"{value}s\"")
+        return _NO_DEFAULT
+    if kind == "size" and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if not isinstance(value, str):
+        problems.append(f"At '{path}': expected a string, got {_type_name(value)}")
+        return _NO_DEFAULT
+    try:
+        return parsers[kind](value)
+    except ValueError as error:
+        problems.append(f"At '{path}': {error}")
+        return _NO_DEFAULT
+
+
+def _convert_scalar(
+    value: Any, hint: Any, meta: Mapping[str, Any], path: str, problems: list[str]
+) -> Any:
+    if hint is bool:
+        if not isinstance(value, bool):
+            problems.append(f"At '{path}': expected true or false, got {_type_name(value)}")
+            return _NO_DEFAULT
+        return value
+    if hint is int or hint is float:
+        numeric_ok = isinstance(value, int) if hint is int else isinstance(value, int | float)
+        if isinstance(value, bool) or not numeric_ok:
+            wanted = "an integer" if hint is int else "a number"
+            problems.append(f"At '{path}': expected {wanted}, got {_type_name(value)}")
+            return _NO_DEFAULT
+        low, high = meta.get("minimum"), meta.get("maximum")
+        if low is not None and value < low:
+            problems.append(f"At '{path}': must be at least {low}, got {value}")
+        if high is not None and value > high:
+            problems.append(f"At '{path}': must be at most {high}, got {value}")
+        return hint(value)
+    if hint is str:
+        if not isinstance(value, str):
+            problems.append(f"At '{path}': expected a string, got {_type_name(value)}")
+            return _NO_DEFAULT
+        choices = meta.get("choices")
+        if choices and value not in choices:
+            problems.append(f"At '{path}': must be one of {', '.join(choices)}; got {value!r}")
+        return value
+    problems.append(f"At '{path}': unsupported setting type {hint!r}")
+    return _NO_DEFAULT
+
+
+def sample_lines(cls: type[Any], path: str) -> list[str]:
+    """Return commented TOML lines documenting every key of a settings class."""
+    lines: list[str] = []
+    hints = typing.get_type_hints(cls)
+    nested: list[tuple[str, Any, Mapping[str, Any]]] = []
+    for field in dataclasses.fields(cls):
+        hint = hints[field.name]
+        meta = field.metadata
+        target = typing.get_args(hint)[0] if typing.get_origin(hint) is tuple else hint
+        if dataclasses.is_dataclass(target):
+            nested.append((field.name, hint, meta))
+            continue
+        for help_line in _wrap(meta.get("help", "")):
+            lines.append(f"# {help_line}")
+        lines.append(_sample_value(field, meta))
+        lines.append("")
+    for name, hint, meta in nested:
+        for help_line in _wrap(meta.get("help", "")):
+            lines.append(f"# {help_line}")
+        if typing.get_origin(hint) is tuple:
+            lines.append(f"# [[{_join(path, name)}]]")
+            inner = sample_lines(typing.get_args(hint)[0], _join(path, name))
+            lines.extend(line if line.startswith("#") or not line else f"# {line}" for line in inner)
+        else:
+            lines.append(f"[{_join(path, name)}]")
+            lines.extend(sample_lines(hint, _join(path, name)))
+    return lines
+
+
+def _sample_value(field: dataclasses.Field[Any], meta: Mapping[str, Any]) -> str:
+    if meta.get("example") is not None:
+        return f"# {field.name.rstrip('_')} = {meta['example']}"
+    if field.default is not _NO_DEFAULT:
+        default = field.default
+    elif field.default_factory is not dataclasses.MISSING:
+        default = field.default_factory()
+    else:
+        return f"# {field.name.rstrip('_')} = (required)"
+    return f"# {field.name.rstrip('_')} = {_toml_value(default, meta.get('kind'))}"
+
+
+def _toml_value(value: Any, kind: str | None) -> str:
+    from durability.units import format_duration
+
+    if value is None:
+        return "(not set)"
+    if kind == "duration":
+        return f'"{format_duration(value).replace(" ", "")}"'
+    if kind == "percent":
+        return f'"{value * 100:g}%"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(_toml_value(v, kind) for v in value) + "]"
+    return str(value)
+
+
+def _wrap(text: str) -> list[str]:
+    import textwrap
+
+    return textwrap.wrap(text, 86) if text else []

@@ -1,0 +1,85 @@
+"""`[snapshots]` and `[[snapshots.sources]]`: the provider's backups to prove."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from durability.config.schema import setting
+
+SOURCE_KINDS = ("s3", "ebs", "aws-backup", "restic")
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    """One snapshot source. Policy keys left unset take `[snapshots]` defaults."""
+
+    name: str = setting(help="Name of the source, used as the result target.")
+    kind: str = setting(help="What the source is.", choices=SOURCE_KINDS)
+    # S3
+    bucket: str | None = setting(None, help="s3: bucket name.", example='"backups"')
+    prefix: str = setting("", help="s3: key prefix under which the backups live.")
+    endpoint_url: str | None = setting(
+        None, help="s3: endpoint of an S3-compatible provider.", example='"https://s3.example"'
+    )
+    region: str | None = setting(None, help="s3/ebs/aws-backup: region.", example='"eu-west-1"')
+    profile: str | None = setting(None, help="AWS profile name.", example='"backups"')
+    access_key_id: str | None = setting(None, help="s3: access key id.", example='"AKIA..."')
+    secret_access_key_file: str | None = setting(
+        None, help="s3: file holding the secret access key.", example='"/etc/durability/s3"'
+    )
+    addressing_style: str = setting(
+        "auto", choices=("auto", "path", "virtual"), help="s3: path or virtual-host addressing."
+    )
+    ca_bundle: str | None = setting(
+        None, help="s3: CA bundle to verify the endpoint's TLS certificate.",
+        example='"/etc/ssl/certs/provider.pem"',
+    )
+    group_by: str | None = setting(
+        None,
+        help="s3: regular expression over the key; objects whose first group (or whole "
+        "match) is equal form one backup set.",
+        example=r'"^(?P<set>[^/]+)/"',
+    )
+    # EBS
+    volume_ids: tuple[str, ...] = setting(factory=tuple, help="ebs: volume ids.")
+    tags: dict[str, str] = setting(factory=dict, help="ebs: volumes with these tags.")
+    # AWS Backup
+    vault: str | None = setting(None, help="aws-backup: vault name.", example='"Default"')
+    resource_arn: str | None = setting(None, help="aws-backup: only this resource.")
+    # restic
+    repository: str | None = setting(
+        None, help="restic: repository (path or s3:URL).", example='"/srv/restic"'
+    )
+    password_file: str | None = setting(
+        None, help="restic: file holding the repository password.", example='"/etc/durability/restic"'
+    )
+    # Policy (None: take the [snapshots] default)
+    max_age: float | None = setting(None, kind="duration", help="Newest must be younger.")
+    grace: float | None = setting(None, kind="duration", help="WARNING band after max_age.")
+    min_count: int | None = setting(None, minimum=0, help="At least this many snapshots.")
+    max_shrink: float | None = setting(None, kind="percent", help="Newest vs previous size.")
+    require_encrypted: bool | None = setting(None, help="Snapshots must be encrypted.")
+    require_immutable: bool | None = setting(None, help="Object Lock or versioning required.")
+
+
+@dataclass(frozen=True)
+class SnapshotSettings:
+    """Defaults for every source, and the sources themselves."""
+
+    enabled: bool = setting(True, help="Include snapshot sources in `durability check`.")
+    max_age: float = setting(26 * 3600.0, kind="duration", help="Newest must be younger.")
+    grace: float | None = setting(
+        None, kind="duration", help="WARNING band after max_age; default a quarter of it."
+    )
+    min_count: int = setting(1, minimum=0, help="Fewer snapshots than this is WARNING.")
+    max_shrink: float | None = setting(
+        None, kind="percent", help="WARNING when the newest shrank more than this.",
+        example='"30%"',
+    )
+    require_encrypted: bool = setting(False, help="Unencrypted snapshots are WARNING.")
+    require_immutable: bool = setting(False, help="Mutable backups are WARNING.")
+    concurrency: int = setting(8, minimum=1, maximum=64, help="Sources checked at once.")
+    restic: str = setting("restic", help="The restic program (name or path).")
+    sources: tuple[SourceSettings, ...] = setting(
+        factory=tuple, help="One table per source."
+    )

@@ -1,0 +1,226 @@
+"""Render one `Report` as text, JSON (schema 1), Nagios or Prometheus textfile.
+
+Each renderer is pure: report in, string out. Writing files (atomically for the
+Prometheus textfile collector) is `write_output`'s job.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections.abc import Callable
+from typing import Any
+
+from durability.model import Metric, Report, Status, isoformat_z
+
+FORMATS = ("text", "json", "nagios", "prometheus")
+SCHEMA_VERSION = 1
+
+
+def render(report: Report, fmt: str) -> str:
+    """Given a report and a format name, return the rendered text."""
+    renderers: dict[str, Callable[[Report], str]] = {
+        "text": render_text,
+        "json": render_json,
+        "nagios": render_nagios,
+        "prometheus": render_prometheus,
+    }
+    return renderers[fmt](report)
+
+
+def render_text(report: Report) -> str:
+    """Return a human-readable report: a status line, then one block per result."""
+    lines = [f"{report.status.name}: {report.summary}"]
+    for result in report.results:
+        lines.append(f"  [{result.status.name}] {result.target}: {result.summary}")
+        lines.extend(f"      {detail}" for detail in result.details)
+    lines.extend(f"  note: {note}" for note in report.notes)
+    return "\n".join(lines) + "\n"
+
+
+def report_to_dict(report: Report) -> dict[str, Any]:
+    """Return the JSON schema 1 document of a report as plain data."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "check": report.check,
+        "status": report.status.name,
+        "exit_code": report.exit_code,
+        "checked_at": isoformat_z(report.checked_at),
+        "summary": report.summary,
+        "notes": list(report.notes),
+        "results": [
+            {
+                "check": r.check,
+                "target": r.target,
+                "status": r.status.name,
+                "summary": r.summary,
+                "details": list(r.details),
+                "data": r.data,
+                "metrics": {_metric_key(m): _json_number(m.value) for m in r.metrics},
+            }
+            for r in report.results
+        ],
+    }
+
+
+def _metric_key(metric: Metric) -> str:
+    if not metric.labels:
+        return metric.name
+    labels = ",".join(f"{k}={v}" for k, v in sorted(metric.labels.items()))
+    return f"{metric.name}{{{labels}}}"
+
+
+def _json_number(value: float) -> float | int | None:
+    if math.isnan(value) or math.isinf(value):
+        return None
+    return int(value) if float(value).is_integer() else value
+
+
+def render_json(report: Report) -> str:
+    """Return the JSON document (schema version 1), one object, newline-terminated."""
+    return json.dumps(report_to_dict(report), indent=2, sort_keys=False, default=str) + "\n"
+
+
+_NAGIOS_LABEL = re.compile(r"[^A-Za-z0-9_.:/-]+")
+
+
+def _performance_class() -> Any:
+    """Return `nagiosplugin.Performance` without importing the whole package.
+
+    `import nagiosplugin` pulls in its runtime, logging and tempfile machinery, which
+    costs the cron job more than the rest of the check; the Performance class lives in
+    a module of its own that needs none of it.
+    """
+    import importlib.util
+    import sys
+
+    name = "nagiosplugin.performance"
+    if name in sys.modules:
+        return sys.modules[name].Performance
+    package_spec = importlib.util.find_spec("nagiosplugin")
+    if package_spec is None or not package_spec.submodule_search_locations:
+        raise ImportError("nagiosplugin is not installed")
+    location = os.path.join(list(package_spec.submodule_search_locations)[0], "performance.py")
+    spec = importlib.util.spec_from_file_location(name, location)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {location}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.Performance
+
+
+def render_nagios(report: Report) -> str:
+    """Return Nagios plugin output: status line with perfdata, then long output."""
+    performance = _performance_class()
+    perfdata: list[str] = []
+    for result in report.results:
+        for metric in result.metrics:
+            if not metric.perfdata or math.isnan(metric.value):
+                continue
+            suffix = "".join(f"_{v}" for _, v in sorted(metric.labels.items()))
+            label = _NAGIOS_LABEL.sub("_", f"{result.target}_{metric.name}{suffix}")
+            perfdata.append(
+                str(
+                    performance(
+                        label,
+                        _json_number(metric.value),
+                        metric.uom,
+                        metric.warn,
+                        metric.crit,
+                        metric.minimum,
+                        metric.maximum,
+                    )
+                )
+            )
+    first = f"DURABILITY {report.status.name} - {_one_line(report.summary)}"
+    if perfdata:
+        first += " | " + " ".join(perfdata)
+    lines = [first]
+    for result in report.results:
+        lines.append(f"{result.status.name}: {result.target}: {_one_line(result.summary)}")
+        lines.extend(f"  {_one_line(detail)}" for detail in result.details)
+    lines.extend(f"note: {_one_line(note)}" for note in report.notes)
+    return "\n".join(lines) + "\n"
+
+
+def _one_line(text: str) -> str:
+    # A "|" would start perfdata in the Nagios parser; newlines would split the line.
+    return " ".join(text.replace("|", "/").split())
+
+
+def render_prometheus(report: Report) -> str:
+    """Return the Prometheus text exposition of a report, built with prometheus_client."""
+    from prometheus_client import CollectorRegistry, Gauge, generate_latest
+
+    registry = CollectorRegistry()
+    status = Gauge(
+        "durability_check_status",
+        "Check status as a Nagios code: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.",
+        ["check", "target"],
+        registry=registry,
+    )
+    last_run = Gauge(
+        "durability_last_run_timestamp_seconds",
+        "Unix time of the last run of a check.",
+        ["check"],
+        registry=registry,
+    )
+    checks = {r.check for r in report.results} or {report.check}
+    for check in sorted(checks):
+        last_run.labels(check=check).set(report.checked_at.timestamp())
+    for result in report.results:
+        status.labels(check=result.check, target=result.target).set(int(result.status))
+
+    # Every sample of one metric name must carry the same label names.
+    label_names: dict[str, set[str]] = {}
+    helps: dict[str, str] = {}
+    for result in report.results:
+        for metric in result.metrics:
+            label_names.setdefault(metric.name, set()).update(metric.labels)
+            helps.setdefault(metric.name, metric.help or metric.name.replace("_", " "))
+    gauges = {
+        name: Gauge(
+            f"durability_{name}",
+            helps[name],
+            ["check", "target", *sorted(names)],
+            registry=registry,
+        )
+        for name, names in label_names.items()
+    }
+    for result in report.results:
+        for metric in result.metrics:
+            extra = {k: metric.labels.get(k, "") for k in sorted(label_names[metric.name])}
+            gauges[metric.name].labels(check=result.check, target=result.target, **extra).set(
+                metric.value
+            )
+    return generate_latest(registry).decode("utf-8")
+
+
+def write_output(text: str, path: str) -> None:
+    """Write text to path atomically: a temporary file in the same folder, then rename.
+
+    The Prometheus textfile collector may read at any moment; it must never see half a
+    file. Raise OSError if the folder is not writable.
+    """
+    import tempfile
+
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".durability-", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+STATUS_NAMES = tuple(s.name for s in Status)

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Set up everything the tests need, then lint, type-check and run the whole suite.
+# The tests start their own servers (SeaweedFS, aiosmtpd, PostgreSQL, moto) on 127.0.0.1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh --test
+export PATH="$PWD/.venv/bin:$PATH"
+echo "== ruff" && ruff check durability tests benchmarks
+echo "== mypy --strict" && mypy
+echo "== pytest" && pytest "$@"
