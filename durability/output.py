@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 
+from durability.context import Context
 from durability.model import Report
 from durability.render import FORMATS, render, write_output
 
@@ -46,3 +47,23 @@ def emit_report(report: Report, args: argparse.Namespace) -> int:
             if result.status.name == "UNKNOWN":
                 log.warning("%s: %s", result.target, result.summary)
     return report.exit_code
+
+
+def record_report(ctx: Context, report: Report) -> Report:
+    """Record a report in the state store when `state.record` is on.
+
+    A store that cannot be written does not hide the check's verdict: the report comes
+    back with a note saying history was not recorded (and why), and a warning is logged.
+    """
+    from dataclasses import replace
+
+    from durability.errors import StateError
+
+    if not ctx.config().state.record:
+        return report
+    try:
+        ctx.store().record_report(report)
+    except StateError as error:
+        log.warning("history not recorded: %s", error)
+        return replace(report, notes=(*report.notes, f"history not recorded: {error}"))
+    return report

@@ -49,3 +49,25 @@ def cli() -> Callable[..., CliResult]:
 def python() -> str:
     """Return the interpreter running the tests (for subprocess runs of the CLI)."""
     return sys.executable
+
+
+@pytest.fixture
+def state_toml(tmp_path: Path) -> str:
+    """Return a `[state]` TOML section for a fresh, private state store.
+
+    Every test that needs a store builds its config with this fixture, so that the
+    suite can run against SQLite (default) and PostgreSQL alike.
+    """
+    return f'[state]\npath = "{tmp_path / "state.db"}"\n'
+
+
+@pytest.fixture
+def write_config(tmp_path: Path, state_toml: str) -> Callable[[str], Path]:
+    """Return a function writing a config file (state section included) and its path."""
+
+    def write(body: str = "") -> Path:
+        path = tmp_path / "durability.toml"
+        path.write_text(state_toml + "\n" + body, encoding="utf-8")
+        return path
+
+    return write
