@@ -8,3 +8,5 @@ export PATH="$PWD/.venv/bin:$PATH"
 echo "== ruff" && ruff check durability tests benchmarks
 echo "== mypy --strict" && mypy
 echo "== pytest" && pytest "$@"
+# The same store-using tests again, each on a fresh database of a private PostgreSQL.
+echo "== pytest (state store on PostgreSQL)" && DURABILITY_TEST_STATE=postgresql pytest -m state "$@"

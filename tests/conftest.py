@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,9 +13,13 @@ from pathlib import Path
 import pytest
 
 from durability.cli import main
+from tests.support import postgres as postgres_support
+from tests.support.postgres import Cluster
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+# "postgresql" runs every store-using test against a fresh PostgreSQL database.
+STATE_BACKEND_VARIABLE = "DURABILITY_TEST_STATE"
 
 
 @dataclass
@@ -51,14 +56,31 @@ def python() -> str:
     return sys.executable
 
 
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[Cluster]:
+    """Start one private PostgreSQL cluster for the whole session (skip if not installed)."""
+    if not postgres_support.available():
+        pytest.skip("PostgreSQL 15 server binaries are not installed")
+    with postgres_support.running_cluster() as cluster:
+        yield cluster
+
+
 @pytest.fixture
-def state_toml(tmp_path: Path) -> str:
+def state_toml(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """Return a `[state]` TOML section for a fresh, private state store.
 
     Every test that needs a store builds its config with this fixture, so that the
-    suite can run against SQLite (default) and PostgreSQL alike.
+    suite can run against SQLite (default) and PostgreSQL alike: with
+    DURABILITY_TEST_STATE=postgresql each test gets a fresh database of a session-wide
+    private cluster instead of a SQLite file.
     """
-    return f'[state]\npath = "{tmp_path / "state.db"}"\n'
+    if os.environ.get(STATE_BACKEND_VARIABLE) == "postgresql":
+        cluster: Cluster = request.getfixturevalue("postgres_cluster")
+        url = cluster.create_database()
+        yield f'[state]\nurl = "{url}"\n'
+        cluster.drop_database(url)
+        return
+    yield f'[state]\npath = "{tmp_path / "state.db"}"\n'
 
 
 @pytest.fixture
@@ -71,3 +93,17 @@ def write_config(tmp_path: Path, state_toml: str) -> Callable[[str], Path]:
         return path
 
     return write
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the `state` marker (given automatically to every test using a store)."""
+    config.addinivalue_line(
+        "markers", "state: uses a state store (rerun on PostgreSQL by scripts/test.sh)"
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that builds a store through `state_toml`, so `-m state` selects them."""
+    for item in items:
+        if "state_toml" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.state)
