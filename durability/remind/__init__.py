@@ -1,0 +1,1 @@
+"""Customer backup reminders: customers, the pure planner, the outbox, mail and links."""

@@ -1,0 +1,142 @@
+"""The WSGI application behind `durability serve` and `durability run`.
+
+Routes come from the modules named in `ROUTE_MODULES`; each defines
+`routes() -> list[werkzeug.routing.Rule]` whose endpoints are handlers
+`handler(request, web, **values) -> werkzeug.Response`. `web` gives a handler the
+config, a state store opened for this request only (SQLite connections must not cross
+the server's worker threads), and the clock.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from durability.model import now_utc
+
+if TYPE_CHECKING:
+    from werkzeug.wrappers import Request, Response
+
+    from durability.config import Config
+    from durability.state.store import Store
+
+log = logging.getLogger(__name__)
+
+# The customer-link module comes first; the status page and fleet modules follow.
+ROUTE_MODULES: tuple[str, ...] = ("durability.web.links",)
+
+Handler = Callable[..., "Response"]
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+class Web:
+    """What a handler gets: `.config`, `.store()` (opened on first use) and `.now()`."""
+
+    def __init__(
+        self,
+        config: Config,
+        store_factory: Callable[[], Store],
+        clock: Callable[[], datetime] = now_utc,
+    ) -> None:
+        self.config = config
+        self._store_factory = store_factory
+        self._clock = clock
+        self._store: Store | None = None
+
+    def store(self) -> Store:
+        """Return the state store for this request, opening it on first use."""
+        if self._store is None:
+            self._store = self._store_factory()
+        return self._store
+
+    def now(self) -> datetime:
+        """Return the current time (timezone-aware UTC)."""
+        return self._clock()
+
+    def close(self) -> None:
+        """Close the store if this request opened one."""
+        if self._store is not None:
+            try:
+                self._store.close()
+            finally:
+                self._store = None
+
+
+def collect_rules(modules: Iterable[str] = ROUTE_MODULES) -> list[Any]:
+    """Given route module names, return all their werkzeug Rules, in module order."""
+    rules: list[Any] = []
+    for name in modules:
+        module = importlib.import_module(name)
+        rules.extend(module.routes())
+    return rules
+
+
+def make_app(
+    config: Config,
+    store_factory: Callable[[], Store],
+    clock: Callable[[], datetime] = now_utc,
+    modules: Iterable[str] | None = None,
+) -> WsgiApp:
+    """Given the config and a function opening the state store, return a WSGI app.
+
+    `clock` replaces the current time (tests); `modules` replaces ROUTE_MODULES.
+    """
+    from werkzeug.exceptions import HTTPException, NotFound
+    from werkzeug.routing import Map
+    from werkzeug.wrappers import Request
+
+    url_map = Map(collect_rules(ROUTE_MODULES if modules is None else modules))
+
+    def dispatch(request: Request) -> Response:
+        adapter = url_map.bind_to_environ(request.environ)
+        web = Web(config, store_factory, clock)
+        try:
+            handler, values = adapter.match()
+            response: Response = handler(request, web, **values)
+            return response
+        except NotFound:
+            return plain_page(404, "Not found", "There is nothing at this address.")
+        except HTTPException as error:
+            return error.get_response(request.environ)
+        except Exception:  # one failed request must not take the server down
+            log.exception("request %s %s failed", request.method, request.path)
+            return plain_page(500, "Something went wrong",
+                              "The request could not be completed. Please try again later.")
+        finally:
+            web.close()
+
+    def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        request = Request(environ)
+        response = dispatch(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault("Cache-Control", "no-store")
+        result: Iterable[bytes] = response(environ, start_response)
+        return result
+
+    return application
+
+
+def plain_page(status: int, title: str, message: str, lang: str = "en") -> Response:
+    """Return a minimal, self-contained HTML page (no scripts, no external resources)."""
+    from html import escape
+
+    from werkzeug.wrappers import Response
+
+    body = (
+        f'<!doctype html>\n<html lang="{escape(lang)}"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{escape(title)}</title>{PAGE_STYLE}</head>"
+        f"<body><main><h1>{escape(title)}</h1><p>{escape(message)}</p></main></body></html>\n"
+    )
+    return Response(body, status=status, content_type="text/html; charset=utf-8")
+
+
+PAGE_STYLE = (
+    "<style>body{font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;"
+    "padding:0 1rem;line-height:1.5;color:#222}button{font-size:1rem;padding:.6rem 1.2rem;"
+    "margin:.3rem .3rem 0 0;cursor:pointer}</style>"
+)

@@ -1,0 +1,227 @@
+"""Customer links: `/l/<action>/<token>` for confirm, snooze and unsubscribe.
+
+GET only shows a page with a button (mail scanners open links); POST records the
+action. A POST to an unsubscribe link with `List-Unsubscribe=One-Click` is the RFC 8058
+one-click unsubscribe. A POST of JSON to a confirm link is a receipt from
+durability-helper. Replays change nothing: each link (and each receipt's snapshot id)
+is recorded at most once.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timedelta
+from html import escape
+from typing import TYPE_CHECKING, Any
+
+from durability.model import isoformat_z
+from durability.web.app import PAGE_STYLE, plain_page
+
+if TYPE_CHECKING:
+    from werkzeug.routing import Rule
+    from werkzeug.wrappers import Request, Response
+
+    from durability.web.app import Web
+
+SNOOZE_DAYS = (7, 14, 30)
+
+TEXTS: dict[str, dict[str, str]] = {
+    "en": {
+        "confirm.title": "Confirm your own backup copy",
+        "confirm.ask": "Press the button to confirm that you have copied your backups to "
+                       "your own external media. We will stop reminding you until the next "
+                       "copy is due.",
+        "confirm.button": "I have made a copy",
+        "confirm.done": "Thank you. Your copy is recorded; the next reminder comes when the "
+                        "next copy is due.",
+        "snooze.title": "Remind me later",
+        "snooze.ask": "Choose when we should remind you again:",
+        "snooze.button": "In {days} days",
+        "snooze.done": "Done. We will not remind you before {until}.",
+        "unsubscribe.title": "Stop backup reminders",
+        "unsubscribe.ask": "Press the button to stop all backup reminder emails for this "
+                           "account.",
+        "unsubscribe.button": "Stop reminders",
+        "unsubscribe.done": "You will receive no more backup reminders for this account.",
+        "replay": "This link was already used; nothing changed.",
+        "invalid.title": "This link cannot be used",
+        "unknown": "This account is no longer known to us.",
+        "bad": "The request was not understood.",
+    },
+    "pl": {
+        "confirm.title": "Potwierdź własną kopię zapasową",
+        "confirm.ask": "Naciśnij przycisk, aby potwierdzić, że skopiowałeś kopie zapasowe na "
+                       "własny nośnik zewnętrzny. Nie będziemy przypominać do czasu kolejnej "
+                       "kopii.",
+        "confirm.button": "Zrobiłem kopię",
+        "confirm.done": "Dziękujemy. Kopia została odnotowana; kolejne przypomnienie przyjdzie, "
+                        "gdy nadejdzie czas następnej kopii.",
+        "snooze.title": "Przypomnij mi później",
+        "snooze.ask": "Wybierz, kiedy mamy przypomnieć ponownie:",
+        "snooze.button": "Za {days} dni",
+        "snooze.done": "Gotowe. Nie przypomnimy przed {until}.",
+        "unsubscribe.title": "Wyłącz przypomnienia o kopiach",
+        "unsubscribe.ask": "Naciśnij przycisk, aby wyłączyć wszystkie przypomnienia o kopiach "
+                           "zapasowych dla tego konta.",
+        "unsubscribe.button": "Wyłącz przypomnienia",
+        "unsubscribe.done": "Nie otrzymasz już przypomnień o kopiach zapasowych dla tego konta.",
+        "replay": "Ten link został już użyty; nic się nie zmieniło.",
+        "invalid.title": "Tego linku nie można użyć",
+        "unknown": "To konto nie jest nam już znane.",
+        "bad": "Nie rozumiemy tego żądania.",
+    },
+}
+
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def routes() -> list[Rule]:
+    """Return the customer-link routes."""
+    from werkzeug.routing import Rule
+
+    return [
+        Rule("/l/<any(confirm, snooze, unsubscribe):action>/<token>",
+             endpoint=handle_link, methods=["GET", "POST"]),
+    ]
+
+
+def _text(lang: str, key: str, **values: Any) -> str:
+    table = TEXTS.get(lang, TEXTS["en"])
+    return table[key].format(**values)
+
+
+def _json(status: int, body: dict[str, Any]) -> Response:
+    from werkzeug.wrappers import Response
+
+    return Response(json.dumps(body) + "\n", status=status, content_type="application/json")
+
+
+def handle_link(request: Request, web: Web, action: str, token: str) -> Response:
+    """Show (GET) or carry out (POST) one customer link."""
+    from durability.web.signing import TokenError, read_secret, verify_token
+
+    wants_json = request.mimetype == "application/json"
+    now = web.now()
+    try:
+        link = verify_token(read_secret(web.config.web.secret_file), token, action, now)
+    except TokenError as error:
+        if wants_json:
+            return _json(403, {"error": str(error)})
+        return plain_page(403, _text("en", "invalid.title"), str(error).capitalize() + ".")
+    from durability.remind import state
+
+    customer = state.load_state(web.store(), link.customer_id)
+    if customer is None:
+        if wants_json:
+            return _json(404, {"error": "unknown customer"})
+        return plain_page(404, _text("en", "invalid.title"), _text("en", "unknown"))
+    lang = customer.language
+    if request.method == "GET":
+        return _form_page(action, lang, request.path)
+    if action == "confirm" and wants_json:
+        return _receipt(request, web, link.customer_id, now)
+    dedup = f"link:{action}:{link.mac}"
+    try:
+        if action == "confirm":
+            fresh = state.record_confirmation(web.store(), link.customer_id, now, "link",
+                                              dedup, now)
+            return _done_page(lang, action, fresh, _text(lang, "confirm.done"))
+        if action == "snooze":
+            days_text = request.form.get("days", "")
+            if not days_text.isdigit() or int(days_text) not in SNOOZE_DAYS:
+                return plain_page(400, _text(lang, "snooze.title"), _text(lang, "bad"), lang)
+            until = now + timedelta(days=int(days_text))
+            fresh = state.record_snooze(web.store(), link.customer_id, until, dedup, now)
+            return _done_page(lang, action, fresh,
+                              _text(lang, "snooze.done", until=_date(until, lang)))
+        source = "one-click" if request.form.get("List-Unsubscribe") == "One-Click" else "link"
+        fresh = state.record_unsubscribe(web.store(), link.customer_id, source, now)
+        return _done_page(lang, action, True, _text(lang, "unsubscribe.done"))
+    except KeyError:
+        return plain_page(404, _text(lang, "invalid.title"), _text(lang, "unknown"), lang)
+
+
+def _date(moment: datetime, lang: str) -> str:
+    from babel.dates import format_date
+
+    return str(format_date(moment.date(), format="long", locale=lang))
+
+
+def _form_page(action: str, lang: str, path: str) -> Response:
+    from werkzeug.wrappers import Response
+
+    title = _text(lang, f"{action}.title")
+    if action == "snooze":
+        buttons = "".join(
+            f'<button type="submit" name="days" value="{d}">'
+            f"{escape(_text(lang, 'snooze.button', days=d))}</button>" for d in SNOOZE_DAYS)
+    else:
+        buttons = (f'<button type="submit" name="go" value="1">'
+                   f"{escape(_text(lang, f'{action}.button'))}</button>")
+    body = (
+        f'<!doctype html>\n<html lang="{lang}"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f'<meta name="robots" content="noindex"><title>{escape(title)}</title>{PAGE_STYLE}'
+        f"</head><body><main><h1>{escape(title)}</h1>"
+        f"<p>{escape(_text(lang, f'{action}.ask'))}</p>"
+        f'<form method="post" action="{escape(path)}">{buttons}</form>'
+        "</main></body></html>\n"
+    )
+    return Response(body, status=200, content_type="text/html; charset=utf-8")
+
+
+def _done_page(lang: str, action: str, fresh: bool, message: str) -> Response:
+    title = _text(lang, f"{action}.title")
+    return plain_page(200, title, message if fresh else _text(lang, "replay"), lang)
+
+
+def _receipt(request: Request, web: Web, customer_id: str, now: datetime) -> Response:
+    """Record a helper receipt (JSON) as a confirmation of source "helper"."""
+    from durability.remind import state
+
+    try:
+        body = json.loads(request.get_data(as_text=True))
+        receipt = body["receipt"]
+        copy_at = _parse_receipt_time(receipt["time"])
+        snapshot_id = receipt["snapshot_id"]
+        files, size, verified, disk = (receipt["files"], receipt["bytes"],
+                                       receipt["verified"], receipt["disk"])
+        if not isinstance(snapshot_id, str) or not snapshot_id:
+            raise ValueError("snapshot_id must be a non-empty string")
+        for name, number in (("files", files), ("bytes", size)):
+            if isinstance(number, bool) or not isinstance(number, int) or number < 0:
+                raise ValueError(f"{name} must be a non-negative integer")
+        if not isinstance(verified, bool):
+            raise ValueError("verified must be true or false")
+        if not isinstance(disk, str) or not _HEX64.match(disk):
+            raise ValueError("disk must be a sha256 hex digest")
+    except (ValueError, KeyError, TypeError) as error:
+        reason = f"missing field {error}" if isinstance(error, KeyError) else str(error)
+        return _json(400, {"error": f"malformed receipt: {reason}"})
+    if not verified:
+        return _json(422, {"error": "the copy was not verified; nothing recorded"})
+    copy_at = min(copy_at, now)
+    try:
+        state.record_confirmation(
+            web.store(), customer_id, copy_at, "helper", f"receipt:{customer_id}:{snapshot_id}",
+            now, {"snapshot_id": snapshot_id, "files": files, "bytes": size, "disk": disk},
+        )
+    except KeyError:
+        return _json(404, {"error": "unknown customer"})
+    return _json(200, {"status": "confirmed", "customer": customer_id,
+                       "at": isoformat_z(copy_at)})
+
+
+def _parse_receipt_time(value: Any) -> datetime:
+    from durability.remind.records import parse_time
+
+    if not isinstance(value, str):
+        raise ValueError("time must be an ISO-8601 string")
+    try:
+        moment = parse_time(value)
+    except ValueError as error:
+        raise ValueError(f"time is not ISO-8601: {value!r}") from error
+    if moment is None:
+        raise ValueError("time is empty")
+    return moment
