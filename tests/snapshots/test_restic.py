@@ -1,0 +1,154 @@
+"""The restic wrapper against Debian's real restic, and fake newer exit codes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from durability.restic import (
+    Restic,
+    ResticError,
+    classify_error,
+    parse_snapshots,
+    parse_time,
+    parse_version,
+)
+from tests.snapshots.conftest import ResticRepo
+
+
+def wrapper(repo: ResticRepo, **kwargs: object) -> Restic:
+    return Restic(repo.repository, str(repo.password_file),
+                  cache_dir=repo.env["RESTIC_CACHE_DIR"], **kwargs)  # type: ignore[arg-type]
+
+
+def test_version_real_restic_returns_three_numbers(restic_repo: ResticRepo) -> None:
+    version = wrapper(restic_repo).version()
+    assert version >= (0, 14, 0)
+    assert len(version) == 3
+
+
+def test_snapshots_real_repository_returns_sorted_snapshots(restic_repo: ResticRepo) -> None:
+    restic_repo.backup("2026-11-20 10:00:00", tags=("daily",))
+    restic_repo.backup("2026-11-18 10:00:00", host="db1", folder="db")
+    snaps = wrapper(restic_repo).snapshots()
+    assert [s.time for s in snaps] == [
+        datetime(2026, 11, 18, 10, tzinfo=UTC), datetime(2026, 11, 20, 10, tzinfo=UTC)
+    ]
+    assert snaps[1].hostname == "web1"
+    assert snaps[1].tags == ("daily",)
+    assert snaps[1].paths[0].endswith("/www")
+
+
+def test_stats_restore_size_real_repository_counts_bytes(restic_repo: ResticRepo) -> None:
+    restic_repo.backup("2026-11-20 10:00:00", size=4321)
+    restic = wrapper(restic_repo)
+    snap = restic.snapshots()[0]
+    assert restic.stats(snap.id).total_size == 4321
+
+
+def test_stats_unknown_snapshot_raises_not_found(restic_repo: ResticRepo) -> None:
+    restic_repo.backup("2026-11-20 10:00:00")
+    with pytest.raises(ResticError) as caught:
+        wrapper(restic_repo).stats("deadbeef")
+    assert caught.value.kind == "not-found"
+
+
+def test_snapshots_wrong_password_raises_wrong_password(
+    restic_repo: ResticRepo, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad-password"
+    bad.write_text("not the password\n")
+    with pytest.raises(ResticError) as caught:
+        Restic(restic_repo.repository, str(bad)).snapshots()
+    assert caught.value.kind == "wrong-password"
+    assert "password" in str(caught.value)
+    assert "not the password" not in str(caught.value)
+
+
+def test_snapshots_missing_repository_raises_no_repository(
+    restic_repo: ResticRepo, tmp_path: Path
+) -> None:
+    with pytest.raises(ResticError) as caught:
+        Restic(str(tmp_path / "nowhere"), str(restic_repo.password_file)).snapshots()
+    assert caught.value.kind == "no-repository"
+
+
+def test_snapshots_missing_binary_raises_other(restic_repo: ResticRepo) -> None:
+    with pytest.raises(ResticError) as caught:
+        wrapper(restic_repo, binary="/nonexistent/restic").snapshots()
+    assert caught.value.kind == "other"
+    assert "not found" in str(caught.value)
+
+
+@pytest.mark.slow
+def test_run_locked_repository_raises_locked_and_locks_names_holder(
+    restic_repo: ResticRepo,
+) -> None:
+    restic_repo.stale_exclusive_lock()
+    restic = wrapper(restic_repo)
+    with pytest.raises(ResticError) as caught:
+        restic.snapshots(no_lock=False)
+    assert caught.value.kind == "locked"
+    assert "locked exclusively by PID" in str(caught.value)
+    # Reading without a lock still works, and the lock is reported with its holder.
+    assert restic.snapshots() != []
+    [lock] = restic.locks()
+    assert lock.exclusive
+    assert lock.pid is not None and lock.hostname
+
+
+@pytest.mark.parametrize(
+    ("code", "kind"), [(10, "no-repository"), (11, "locked"), (12, "wrong-password")]
+)
+def test_snapshots_newer_restic_exit_codes_classified(
+    fake_restic: Callable[..., Path], tmp_path: Path, code: int, kind: str
+) -> None:
+    binary = fake_restic(code, "Fatal: something went wrong")
+    restic = Restic(str(tmp_path / "repo"), str(tmp_path / "pw"), binary=str(binary))
+    assert restic.version() == (0, 17, 3)
+    with pytest.raises(ResticError) as caught:
+        restic.snapshots()
+    assert caught.value.kind == kind
+    assert caught.value.returncode == code
+
+
+def test_classify_error_old_restic_stderr_kinds() -> None:
+    assert classify_error(1, "Fatal: wrong password or no key found") == "wrong-password"
+    assert classify_error(1, "Is there a repository at the following location?") == (
+        "no-repository"
+    )
+    assert classify_error(1, "repository is already locked exclusively by PID 1") == "locked"
+    assert classify_error(1, "Fatal: connection refused") == "other"
+
+
+def test_run_secret_env_value_masked_in_error(fake_restic: Callable[..., Path],
+                                              tmp_path: Path) -> None:
+    binary = fake_restic(1, "Fatal: access denied for s3cr3t-value")
+    restic = Restic("s3:http://127.0.0.1:1/b", str(tmp_path / "pw"), binary=str(binary),
+                    extra_env={"AWS_SECRET_ACCESS_KEY": "s3cr3t-value"})
+    with pytest.raises(ResticError) as caught:
+        restic.snapshots()
+    assert "s3cr3t-value" not in str(caught.value)
+    assert "***" in str(caught.value)
+
+
+def test_parse_snapshots_unexpected_json_raises() -> None:
+    with pytest.raises(ResticError, match="entry 0"):
+        parse_snapshots('[{"short_id": "x"}]')
+    with pytest.raises(ResticError, match="not JSON"):
+        parse_snapshots("<html>")
+
+
+def test_parse_time_nanoseconds_and_offset_returns_utc() -> None:
+    assert parse_time("2026-11-20T11:00:00.123456789+01:00") == datetime(
+        2026, 11, 20, 10, 0, 0, 123456, tzinfo=UTC
+    )
+
+
+def test_parse_version_garbage_raises() -> None:
+    assert parse_version("restic 0.17.3 compiled with go1.22") == (0, 17, 3)
+    with pytest.raises(ResticError):
+        parse_version("hello")
