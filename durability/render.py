@@ -125,7 +125,7 @@ def render_nagios(report: Report) -> str:
                 str(
                     performance(
                         label,
-                        _json_number(metric.value),
+                        _json_number(float(f"{metric.value:.6g}")),
                         metric.uom,
                         metric.warn,
                         metric.crit,

@@ -1,0 +1,1 @@
+"""md RAID health: mdstat and sysfs readers, evaluation, history."""
