@@ -15,6 +15,7 @@ EPILOG = """\
 examples:
   durability history --check raid --since 7d
   durability history --target md0 --format json
+  durability history --check snapshots --since 14d --until 7d
 """
 
 
@@ -30,6 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--check", help="only this check (raid, snapshots, restore-test...)")
     parser.add_argument("--target", help="only this target (md0, SOURCE/SET...)")
     parser.add_argument("--since", type=_duration, metavar="DURATION", help="e.g. 24h, 7d")
+    parser.add_argument(
+        "--until", type=_duration, metavar="DURATION",
+        help="only results older than this (e.g. --since 14d --until 7d: last week)",
+    )
     parser.add_argument("--limit", type=int, default=1000, help="at most this many rows")
     parser.add_argument("--format", choices=("text", "json"), default="text")
 
@@ -37,7 +42,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, ctx: Context) -> int:
     """Print history rows as text or JSON."""
     since = ctx.now - timedelta(seconds=args.since) if args.since else None
-    rows = ctx.store().history(check=args.check, since=since, target=args.target, limit=args.limit)
+    until = ctx.now - timedelta(seconds=args.until) if args.until else None
+    rows = ctx.store().history(
+        check=args.check, since=since, target=args.target, limit=args.limit, until=until
+    )
     if args.format == "json":
         sys.stdout.write(json.dumps({"schema_version": 1, "history": rows}, indent=2) + "\n")
         return 0

@@ -1,22 +1,42 @@
-"""PostgreSQL connection for the state store (psycopg 3), imported only when configured."""
+"""PostgreSQL connection for the state store (psycopg 3), imported only when configured.
+
+The same portable SQL runs here as on SQLite (`Store.sql` turns `?` into `%s`). What
+differs: the connection is in autocommit mode and `transaction()` opens an explicit
+transaction; migrations take a transaction-scoped advisory lock, so two processes
+starting at once (a cron job and the service) never apply the same DDL twice; every
+driver error becomes a `StateError` naming the database (never its password).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from durability.errors import StateError
 from durability.state.store import Store
 
 _PASSWORD_IN_URL = re.compile(r"(://[^:/@]+):[^@]*@")
+# pg_advisory_xact_lock key shared by every durability process migrating one database.
+_MIGRATION_LOCK = 0x6475726162
 
 
 def redact_url(url: str) -> str:
-    """Return the URL with any password replaced by ***."""
+    """Given a URL, return it with any password replaced by ***."""
     return _PASSWORD_IN_URL.sub(r"\1:***@", url)
 
 
+def _reason(error: BaseException) -> str:
+    text = str(error).strip()
+    return redact_url(text.splitlines()[0]) if text else type(error).__name__
+
+
 def open_postgres(url: str) -> Store:
-    """Connect to PostgreSQL. Raise StateError naming the (redacted) URL and the reason."""
+    """Given a postgresql:// URL, return an open store.
+
+    Raise StateError naming the (redacted) URL and the reason if it cannot connect.
+    """
     try:
         import psycopg
     except ImportError as error:
@@ -28,25 +48,71 @@ def open_postgres(url: str) -> Store:
     try:
         connection = psycopg.connect(url, autocommit=True, connect_timeout=10)
     except psycopg.Error as error:
-        message = redact_url(str(error)).splitlines()[0] if str(error) else type(error).__name__
-        raise StateError(f"cannot open state store {shown}: {message}") from error
-    return _PostgresStore(connection, "postgresql", shown)
+        raise StateError(f"cannot open state store {shown}: {_reason(error)}") from error
+    return PostgresStore(connection, "postgresql", shown)
 
 
-class _PostgresStore(Store):
+class PostgresStore(Store):
     """PostgreSQL in autocommit mode; `transaction()` opens an explicit transaction."""
 
-    def transaction(self):  # type: ignore[no-untyped-def,override]  # noqa: D102
-        import contextlib
-
+    def execute(self, text: str, params: Sequence[Any] = ()) -> Any:
+        """Run one statement and return its cursor. Raise StateError on a database error."""
         import psycopg
 
-        @contextlib.contextmanager
-        def block():  # type: ignore[no-untyped-def]
-            try:
-                with self.connection.transaction():  # type: ignore[attr-defined]
-                    yield self
-            except psycopg.Error as error:
-                raise StateError(f"state store {self.location}: {error}") from error
+        try:
+            return super().execute(text, params)
+        except psycopg.Error as error:
+            raise StateError(f"state store {self.location}: {_reason(error)}") from error
 
-        return block()
+    def executemany(self, text: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run one statement for many rows. Raise StateError on a database error."""
+        import psycopg
+
+        try:
+            super().executemany(text, rows)
+        except psycopg.Error as error:
+            raise StateError(f"state store {self.location}: {_reason(error)}") from error
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Store]:
+        """Run the block in one transaction: all of it is written, or none.
+
+        Raise StateError on a database failure, with the store left as it was.
+        """
+        import psycopg
+
+        try:
+            with self.connection.transaction():  # type: ignore[attr-defined]
+                yield self
+        except psycopg.Error as error:
+            raise StateError(f"state store {self.location}: {_reason(error)}") from error
+
+    def migrate(self, component: str, migrations: Sequence[str]) -> None:
+        """Apply the missing migrations of one component under an advisory lock."""
+        if component in self._migrated:
+            return
+        with self.transaction():
+            self.execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
+            self.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " component TEXT NOT NULL, version INTEGER NOT NULL,"
+                " PRIMARY KEY (component, version))"
+            )
+            rows = self.query(
+                "SELECT version FROM schema_migrations WHERE component = ?", (component,)
+            )
+            applied = {int(r[0]) for r in rows}
+            for version, script in enumerate(migrations, start=1):
+                if version in applied:
+                    continue
+                for statement in _statements(self.ddl(script)):
+                    self.execute(statement)
+                self.execute(
+                    "INSERT INTO schema_migrations (component, version) VALUES (?, ?)",
+                    (component, version),
+                )
+        self._migrated.add(component)
+
+
+def _statements(script: str) -> list[str]:
+    return [part.strip() for part in script.split(";") if part.strip()]

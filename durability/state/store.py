@@ -23,10 +23,10 @@ from durability.model import Report, isoformat_z
 class Connection(Protocol):
     """The part of a DB-API connection the store uses."""
 
-    def cursor(self) -> Any: ...  # noqa: D102
-    def commit(self) -> None: ...  # noqa: D102
-    def rollback(self) -> None: ...  # noqa: D102
-    def close(self) -> None: ...  # noqa: D102
+    def cursor(self) -> Any: ...
+    def commit(self) -> None: ...
+    def rollback(self) -> None: ...
+    def close(self) -> None: ...
 
 
 _CORE_MIGRATIONS = (
@@ -82,9 +82,12 @@ class Store:
         return text.replace("{id}", "INTEGER PRIMARY KEY AUTOINCREMENT")
 
     def execute(self, text: str, params: Sequence[Any] = ()) -> Any:
-        """Run one statement and return its cursor."""
+        """Run one statement and return its cursor. Raise StateError on a SQLite error."""
         cursor = self.connection.cursor()
-        cursor.execute(self.sql(text), tuple(params))
+        try:
+            cursor.execute(self.sql(text), tuple(params))
+        except sqlite3.Error as error:
+            raise StateError(f"state store {self.location}: {error}") from error
         return cursor
 
     def query(self, text: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
@@ -97,9 +100,12 @@ class Store:
         return tuple(row) if row is not None else None
 
     def executemany(self, text: str, rows: Sequence[Sequence[Any]]) -> None:
-        """Run one statement for many parameter rows."""
+        """Run one statement for many parameter rows. Raise StateError on a SQLite error."""
         cursor = self.connection.cursor()
-        cursor.executemany(self.sql(text), [tuple(r) for r in rows])
+        try:
+            cursor.executemany(self.sql(text), [tuple(r) for r in rows])
+        except sqlite3.Error as error:
+            raise StateError(f"state store {self.location}: {error}") from error
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Store]:
@@ -133,14 +139,15 @@ class Store:
                 " component TEXT NOT NULL, version INTEGER NOT NULL,"
                 " PRIMARY KEY (component, version))"
             )
-        rows = self.query(
-            "SELECT version FROM schema_migrations WHERE component = ?", (component,)
-        )
-        applied = {int(r[0]) for r in rows}
         for version, script in enumerate(migrations, start=1):
-            if version in applied:
-                continue
+            # Checked inside the write transaction: another process may have applied
+            # it a moment ago.
             with self.transaction():
+                if self.query_one(
+                    "SELECT 1 FROM schema_migrations WHERE component = ? AND version = ?",
+                    (component, version),
+                ):
+                    continue
                 for statement in _split_sql(self.ddl(script)):
                     self.execute(statement)
                 self.execute(
@@ -181,6 +188,7 @@ class Store:
         since: datetime | None = None,
         target: str | None = None,
         limit: int = 1000,
+        until: datetime | None = None,
     ) -> list[dict[str, Any]]:
         """Return recorded results, newest first, as plain dicts."""
         self.migrate("core", _CORE_MIGRATIONS)
@@ -194,6 +202,9 @@ class Store:
         if since:
             clauses.append("checked_at >= ?")
             params.append(isoformat_z(since))
+        if until:
+            clauses.append("checked_at <= ?")
+            params.append(isoformat_z(until))
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = self.query(
             "SELECT check_name, target, status, summary, checked_at, data FROM results "
@@ -205,6 +216,28 @@ class Store:
              "checked_at": r[4], "data": json.loads(r[5])}
             for r in rows
         ]
+
+
+    def prune_history(self, before: datetime, batch: int = 10000) -> int:
+        """Delete recorded results checked before `before`; return how many went.
+
+        Deletes in batches, each its own short transaction, so a service pruning a
+        large history never holds the write lock for long.
+        """
+        self.migrate("core", _CORE_MIGRATIONS)
+        cutoff = isoformat_z(before)
+        total = 0
+        while True:
+            with self.transaction():
+                cursor = self.execute(
+                    "DELETE FROM results WHERE id IN (SELECT id FROM results"
+                    f" WHERE checked_at < ? ORDER BY id LIMIT {int(batch)})",
+                    (cutoff,),
+                )
+                count = max(int(cursor.rowcount), 0)
+            total += count
+            if count < batch:
+                return total
 
 
 def _split_sql(script: str) -> list[str]:
@@ -233,7 +266,7 @@ class _SqliteStore(Store):
     """SQLite in autocommit mode; `transaction()` issues BEGIN IMMEDIATE itself."""
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[Store]:  # noqa: D102
+    def transaction(self) -> Iterator[Store]:
         connection = self.connection
         try:
             connection.cursor().execute("BEGIN IMMEDIATE")

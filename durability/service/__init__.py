@@ -1,0 +1,1 @@
+"""`durability run`: every job on its schedule in one process, with history."""

@@ -1,0 +1,165 @@
+"""`durability run`: the scheduled service (all jobs, one process)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any
+
+from durability.config import Config
+from durability.context import Context
+from durability.errors import ConfigError, StateError
+from durability.service.jobs import JobSpec, configured_jobs
+from durability.service.lock import FileLock, acquire_store_lock, default_lock_path
+from durability.service.scheduler import Service, describe_next_runs
+
+DESCRIPTION = (
+    "Run every configured job on its schedule in one process: RAID, snapshots, restore "
+    "tests, reminders and history pruning. Every job runs once at start. SIGTERM or "
+    "SIGINT stops within 2 seconds (exit 0); SIGHUP reloads the config (a bad new config "
+    "is refused and the running one kept). Serves the web endpoints when web.listen is set."
+)
+EPILOG = """\
+examples:
+  durability run --config /etc/durability/durability.toml
+  durability run --once          run every job once, print a line each, and exit
+  systemctl reload durability-run   (sends SIGHUP: reload the config)
+
+intervals, textfile folder and fleet reporting: the [schedule] section
+(`durability config sample`).
+"""
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add --once."""
+    parser.add_argument(
+        "--once", action="store_true",
+        help="run every job once, then exit with the worst status (0..3)",
+    )
+
+
+def load_jobs(ctx: Context) -> tuple[Config, list[JobSpec]]:
+    """Load the config freshly from its file and return it with its jobs.
+
+    Raise ConfigError if the file is invalid or the jobs contradict each other.
+    """
+    from durability.config import load_config
+
+    config = load_config(ctx.config_path)
+    return config, configured_jobs(config)
+
+
+@contextmanager
+def service_lock(config: Config, ctx: Context) -> Iterator[None]:
+    """Hold the one-service-per-store lock for the block. Raise StateError if taken."""
+    path = config.schedule.lock_file
+    if path is None and not config.state.url:
+        from durability.state.store import default_sqlite_path
+
+        path = default_lock_path(config.state.path or default_sqlite_path())
+    lock = FileLock(path) if path else None
+    if lock is not None:
+        lock.acquire()
+    try:
+        if config.state.url:
+            acquire_store_lock(ctx.store())
+        yield
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+@contextmanager
+def signal_handlers(service: Service) -> Iterator[None]:
+    """Route SIGTERM/SIGINT to a stop and SIGHUP to a reload, restoring them afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        log.warning("received %s: stopping", signal.Signals(signum).name)
+        service.stop()
+
+    def reload(signum: int, frame: FrameType | None) -> None:
+        log.warning("received SIGHUP: reloading the config")
+        service.request_reload()
+
+    handlers: dict[signal.Signals, Callable[[int, FrameType | None], Any]] = {
+        signal.SIGTERM: stop, signal.SIGINT: stop, signal.SIGHUP: reload,
+    }
+    previous = {sig: signal.signal(sig, handler) for sig, handler in handlers.items()}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@contextmanager
+def web_server(config: Config) -> Iterator[None]:
+    """Serve the web app on `web.listen` for the block (nothing when unset)."""
+    if not config.web.listen:
+        yield
+        return
+    import importlib
+
+    from durability.state.store import open_store
+
+    # The web package is optional at import time of the service (only with web.listen).
+    make_app = importlib.import_module("durability.web.app").make_app
+    make_server = importlib.import_module("durability.web.server").make_server
+
+    host, _, port_text = config.web.listen.rpartition(":")
+    try:
+        port = int(port_text)
+    except ValueError as error:
+        raise ConfigError([f"At 'web.listen': expected HOST:PORT, got {config.web.listen!r}"],
+                          config.path or "config") from error
+    app = make_app(config, lambda: open_store(config.state.path, config.state.url))
+    server = make_server(app, host or "127.0.0.1", port)
+    thread = threading.Thread(target=server.run, name="durability-web", daemon=True)
+    thread.start()
+    log.warning("serving on http://%s:%d/", host, port)
+    try:
+        yield
+    finally:
+        server.close()
+        thread.join(1.0)
+
+
+def run(args: argparse.Namespace, ctx: Context) -> int:
+    """Run the service until stopped (exit 0), or every job once with --once.
+
+    Raise ConfigError or StateError (exit 3) if it cannot start: a bad config, or
+    another service already holding the lock.
+    """
+    config = ctx.config()
+    jobs = configured_jobs(config)
+    with service_lock(config, ctx):
+        service = Service(
+            config, jobs, config_path=ctx.config_path, load_config=lambda: load_jobs(ctx)
+        )
+        if args.once:
+            for spec in jobs:
+                service.run_job(spec.name)
+            for item in service.runs:
+                print(f"{item.job}: {item.report.status.name} - {item.report.summary}")
+            from durability.model import worst
+
+            return int(worst(item.report.status for item in service.runs))
+        for line in describe_next_runs(service):
+            log.warning("scheduled %s", line)
+        with signal_handlers(service), web_server(config):
+            service.run_forever()
+    log.warning("stopped")
+    return 0
+
+
+__all__ = ["StateError", "add_arguments", "load_jobs", "run"]

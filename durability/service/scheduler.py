@@ -1,0 +1,291 @@
+"""The service loop: a `schedule.Scheduler` deciding when, one worker thread running.
+
+The main thread owns the scheduler and the signals; jobs run one at a time on a worker
+thread, so SIGTERM is answered within two seconds even while a long restore test runs.
+A job is the same function its CLI command runs; whatever it raises is logged and
+recorded as UNKNOWN, and the job stays on its schedule (the `schedule` package would
+otherwise let the exception end the loop).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+import schedule
+
+from durability.config import Config
+from durability.context import Context
+from durability.errors import ConfigError, DurabilityError, StateError
+from durability.model import Report, isoformat_z, unknown_report
+from durability.service.jobs import JobSpec, in_window, next_window_start
+
+log = logging.getLogger(__name__)
+
+# How long a stop waits for the running job before leaving it (the store's
+# transactions make an abandoned write vanish whole, never half-written).
+STOP_GRACE_SECONDS = 1.2
+
+
+@dataclass(frozen=True)
+class JobRun:
+    """What one run of one job produced."""
+
+    job: str
+    started_at: datetime
+    seconds: float
+    report: Report
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _local_naive(moment: datetime) -> datetime:
+    # schedule keeps naive local times.
+    return moment.astimezone().replace(tzinfo=None)
+
+
+class Service:
+    """Schedules the configured jobs and runs them until `stop()`."""
+
+    def __init__(
+        self,
+        config: Config,
+        jobs: list[JobSpec],
+        *,
+        config_path: str | None = None,
+        load_config: Callable[[], tuple[Config, list[JobSpec]]] | None = None,
+        clock: Callable[[], datetime] = _utc_now,
+        wait: Callable[[float], None] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config
+        self.config_path = config_path
+        self.scheduler = schedule.Scheduler()
+        self.clock = clock
+        self.rng = rng or random.Random()  # noqa: S311 - jitter, not secrecy
+        self.stop_event = threading.Event()
+        self.reload_event = threading.Event()
+        self.runs: list[JobRun] = []
+        self._load_config = load_config
+        self._wait = wait or self._wait_for_stop
+        self._specs: dict[str, JobSpec] = {}
+        self._jobs: dict[str, schedule.Job] = {}
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._pending: set[str] = set()
+        self._deferred: dict[str, datetime] = {}
+        self._lock = threading.Lock()
+        self._worker: threading.Thread | None = None
+        self.install(jobs, first=True)
+
+    # -- scheduling (main thread) ---------------------------------------------------------
+    def install(self, jobs: list[JobSpec], first: bool = False) -> None:
+        """Replace the scheduled jobs; on the first install every job runs at once."""
+        previous = {name: job.next_run for name, job in self._jobs.items()}
+        old_specs = self._specs
+        self.scheduler.clear()
+        self._specs = {spec.name: spec for spec in jobs}
+        self._jobs = {}
+        now = _local_naive(self.clock())
+        for spec in jobs:
+            every = max(1, round(spec.every))
+            if spec.jitter >= 1:
+                job = self.scheduler.every(every).to(every + round(spec.jitter)).seconds
+            else:
+                job = self.scheduler.every(every).seconds
+            job.do(self._due, spec.name).tag(spec.name)
+            same = old_specs.get(spec.name)
+            if first or spec.name not in previous:
+                job.next_run = now
+            elif same is not None and same.every == spec.every and previous[spec.name]:
+                job.next_run = previous[spec.name]
+            self._jobs[spec.name] = job
+
+    def _due(self, name: str) -> None:
+        """Called by the scheduler: hand the job to the worker (once, if not queued)."""
+        spec = self._specs.get(name)
+        if spec is None:
+            return
+        local_now = _local_naive(self.clock())
+        if not in_window(local_now, spec.window):
+            assert spec.window is not None
+            self._deferred[name] = next_window_start(local_now, spec.window)
+            log.info("%s: outside its window, waiting until %s", name, self._deferred[name])
+            return
+        with self._lock:
+            if name in self._pending:
+                log.warning("%s: still queued or running; this run is skipped", name)
+                return
+            self._pending.add(name)
+        self._queue.put(name)
+
+    def next_run(self, name: str) -> datetime | None:
+        """Return when a job runs next (UTC), or None if it is not scheduled."""
+        job = self._jobs.get(name)
+        if job is None or job.next_run is None:
+            return None
+        return job.next_run.astimezone(UTC)
+
+    def tick(self) -> float:
+        """Run what is due; return how long the loop may sleep."""
+        if self.reload_event.is_set():
+            self.reload_event.clear()
+            self.reload()
+        self.scheduler.run_pending()
+        for name, when in list(self._deferred.items()):
+            job = self._jobs.get(name)
+            if job is not None:
+                job.next_run = when
+            del self._deferred[name]
+        idle = self.scheduler.idle_seconds
+        return 1.0 if idle is None else max(0.0, min(idle, 1.0))
+
+    def reload(self) -> bool:
+        """Load the config again; keep the running one (and say why) if the new is bad."""
+        if self._load_config is None:
+            return False
+        try:
+            config, jobs = self._load_config()
+        except ConfigError as error:
+            log.error("config reload failed, keeping the running config: %s", error)
+            return False
+        except DurabilityError as error:
+            log.error("config reload failed, keeping the running config: %s", error)
+            return False
+        self.config = config
+        self.install(jobs)
+        log.warning("config reloaded: %d job(s): %s", len(jobs),
+                    ", ".join(spec.name for spec in jobs) or "none")
+        return True
+
+    def run_forever(self) -> None:
+        """Run until `stop()`; then give the running job a moment and return."""
+        self._worker = threading.Thread(target=self._work, name="durability-jobs", daemon=True)
+        self._worker.start()
+        try:
+            while not self.stop_event.is_set():
+                self._wait(self.tick())
+        finally:
+            self._queue.put(None)
+            self._worker.join(STOP_GRACE_SECONDS)
+            if self._worker.is_alive():
+                log.warning("stopping while a job is still running; its unfinished "
+                            "write is discarded whole")
+
+    def stop(self) -> None:
+        """Ask the loop to end (safe from a signal handler)."""
+        self.stop_event.set()
+
+    def request_reload(self) -> None:
+        """Ask the loop to reload the config (safe from a signal handler)."""
+        self.reload_event.set()
+
+    def drain(self) -> None:
+        """Block until every queued job has finished (for tests and `--once`)."""
+        self._queue.join()
+
+    def _wait_for_stop(self, seconds: float) -> None:
+        self.stop_event.wait(seconds)
+
+    # -- running (worker thread) ----------------------------------------------------------
+    def _work(self) -> None:
+        while True:
+            name = self._queue.get()
+            try:
+                if name is None:
+                    return
+                if self.stop_event.is_set():
+                    continue
+                self.run_job(name)
+            finally:
+                if name is not None:
+                    with self._lock:
+                        self._pending.discard(name)
+                self._queue.task_done()
+
+    def run_job(self, name: str) -> JobRun:
+        """Run one job now: call it, record it, write its textfile, send it to the fleet.
+
+        Never raises: a crashing job becomes an UNKNOWN report.
+        """
+        spec = self._specs[name]
+        config = self.config
+        started = self.clock()
+        ctx = Context(config_path=self.config_path, preloaded=config, command=name,
+                      now=started.replace(microsecond=0))
+        began = time.monotonic()
+        try:
+            try:
+                report = spec.function(ctx)
+            except Exception as error:
+                log.exception("job %s crashed", name)
+                report = unknown_report(
+                    name, f"job {name} crashed: {type(error).__name__}: {error}", ctx.now
+                )
+            seconds = time.monotonic() - began
+            if spec.record and config.state.record:
+                report = self._record(ctx, report)
+            self._write_textfile(name, report, started, seconds)
+            if spec.record:
+                self._send_to_fleet(report)
+        finally:
+            ctx.close()
+        run = JobRun(name, started, seconds, report)
+        self.runs.append(run)
+        log.info("%s: %s - %s (%.1fs)", name, report.status.name, report.summary, seconds)
+        return run
+
+    def _record(self, ctx: Context, report: Report) -> Report:
+        try:
+            ctx.store().record_report(report)
+        except StateError as error:
+            log.warning("%s: history not recorded: %s", report.check, error)
+            return replace(report, notes=(*report.notes, f"history not recorded: {error}"))
+        return report
+
+    def _write_textfile(self, name: str, report: Report, started: datetime,
+                        seconds: float) -> None:
+        folder = self.config.schedule.textfile_dir
+        if not folder:
+            return
+        from durability.render import write_output
+        from durability.service.textfile import render_job_textfile, textfile_path
+
+        text = render_job_textfile(name, report, started, seconds, self.next_run(name))
+        path = textfile_path(folder, name)
+        try:
+            write_output(text, path)
+        except OSError as error:
+            log.error("%s: cannot write Prometheus textfile %s: %s", name, path, error)
+
+    def _send_to_fleet(self, report: Report) -> None:
+        settings = self.config.schedule
+        if not settings.report_to or not settings.report_token_file:
+            return
+        from durability.errors import ProbeError
+        from durability.fleet import read_token, send_report
+
+        try:
+            token = read_token(settings.report_token_file)
+            send_report(settings.report_to, token, report, timeout=10.0,
+                        node=settings.node_name)
+        except ProbeError as error:
+            log.warning("%s: not sent to the fleet server: %s", report.check, error)
+
+
+def describe_next_runs(service: Service) -> list[str]:
+    """Return one line per job: name, interval and next run (for the start-up log)."""
+    lines = []
+    for name, spec in sorted(service._specs.items()):
+        when = service.next_run(name)
+        shown = isoformat_z(when) if when else "never"
+        extra = f" + up to {timedelta(seconds=spec.jitter)} jitter" if spec.jitter else ""
+        lines.append(f"{name}: every {timedelta(seconds=spec.every)}{extra}, next {shown}")
+    return lines

@@ -1,0 +1,38 @@
+"""The Prometheus textfile of one service job: its report plus when it ran and runs next."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+
+from durability.model import Report
+from durability.render import render_prometheus
+
+
+def textfile_path(folder: str, job: str) -> str:
+    """Given the textfile folder and a job name, return its .prom path."""
+    return os.path.join(folder, f"durability_{job.replace('-', '_')}.prom")
+
+
+def render_job_textfile(
+    job: str, report: Report, started: datetime, seconds: float, next_run: datetime | None
+) -> str:
+    """Given a job's report and timing, return the text of its textfile."""
+    from prometheus_client import CollectorRegistry, Gauge, generate_latest
+
+    registry = CollectorRegistry()
+    labels = ["job"]
+    Gauge("durability_job_last_run_timestamp_seconds",
+          "Unix time the service last started this job.", labels,
+          registry=registry).labels(job=job).set(started.timestamp())
+    Gauge("durability_job_last_duration_seconds",
+          "How long the last run of this job took.", labels,
+          registry=registry).labels(job=job).set(seconds)
+    Gauge("durability_job_status",
+          "Status of the job's last report as a Nagios code.", labels,
+          registry=registry).labels(job=job).set(int(report.status))
+    if next_run is not None:
+        Gauge("durability_job_next_run_timestamp_seconds",
+              "Unix time the service runs this job next.", labels,
+              registry=registry).labels(job=job).set(next_run.timestamp())
+    return render_prometheus(report) + generate_latest(registry).decode("utf-8")
