@@ -104,29 +104,29 @@ def signal_handlers(service: Service) -> Iterator[None]:
 
 @contextmanager
 def web_server(config: Config) -> Iterator[None]:
-    """Serve the web app on `web.listen` for the block (nothing when unset)."""
+    """Serve the web app on `web.listen` for the block (nothing when unset).
+
+    Raise ConfigError for a malformed address, StateError if it cannot be bound.
+    """
     if not config.web.listen:
         yield
         return
-    import importlib
-
     from durability.state.store import open_store
+    from durability.web.app import make_app
+    from durability.web.server import make_server, parse_listen
 
-    # The web package is optional at import time of the service (only with web.listen).
-    make_app = importlib.import_module("durability.web.app").make_app
-    make_server = importlib.import_module("durability.web.server").make_server
-
-    host, _, port_text = config.web.listen.rpartition(":")
     try:
-        port = int(port_text)
+        host, port = parse_listen(config.web.listen)
     except ValueError as error:
-        raise ConfigError([f"At 'web.listen': expected HOST:PORT, got {config.web.listen!r}"],
-                          config.path or "config") from error
+        raise ConfigError([f"At 'web.listen': {error}"], config.path or "config") from error
     app = make_app(config, lambda: open_store(config.state.path, config.state.url))
-    server = make_server(app, host or "127.0.0.1", port)
+    try:
+        server = make_server(app, host, port)
+    except OSError as error:
+        raise StateError(f"cannot listen on {host}:{port}: {error.strerror}") from error
     thread = threading.Thread(target=server.run, name="durability-web", daemon=True)
     thread.start()
-    log.warning("serving on http://%s:%d/", host, port)
+    log.warning("serving on http://%s:%d/", host, server.effective_port)
     try:
         yield
     finally:

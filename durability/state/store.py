@@ -244,15 +244,16 @@ def _split_sql(script: str) -> list[str]:
     return [part.strip() for part in script.split(";") if part.strip()]
 
 
-def open_sqlite(path: str) -> Store:
+def open_sqlite(path: str, timeout: float = 10.0) -> Store:
     """Open (creating folders and file as needed) a SQLite store.
 
+    `timeout` is how long a write waits for another process's lock before failing.
     Raise StateError with the path and reason if it cannot be opened.
     """
     try:
         folder = os.path.dirname(os.path.abspath(path))
         os.makedirs(folder, mode=0o750, exist_ok=True)
-        connection = sqlite3.connect(path, timeout=10.0, isolation_level=None)
+        connection = sqlite3.connect(path, timeout=timeout, isolation_level=None)
         connection.isolation_level = None
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=NORMAL")
