@@ -132,7 +132,7 @@ def test_record_report_locked_database_state_error_nothing_written(
         holder = psycopg.connect(url)
         holder.execute("LOCK TABLE results IN ACCESS EXCLUSIVE MODE")
     try:
-        with pytest.raises(StateError, match="state store .*(locked|lock timeout)"):
+        with pytest.raises(StateError, match=r"state store .*(locked|lock timeout)"):
             store.record_report(make_report(when=make_report().checked_at + hours(1)))
     finally:
         holder.rollback()
