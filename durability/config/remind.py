@@ -27,6 +27,12 @@ class SmtpSettings:
     )
     timeout: float = setting(30.0, kind="duration", help="Network timeout.")
     ca_file: str | None = setting(None, help="CA bundle to verify the server certificate.")
+    retries: int = setting(
+        2, minimum=0, maximum=10,
+        help="Further attempts within a run after a temporary (4xx) answer; after that "
+        "the message waits for the next run.",
+    )
+    retry_delay: float = setting(5.0, kind="duration", help="Wait before each retry.")
 
 
 @dataclass(frozen=True)
@@ -38,8 +44,19 @@ class RemindSettings:
     service_name: str = setting("hosting", help="Which service the reminder is about.")
     interval_days: int = setting(30, minimum=1, help="Default days between own copies.")
     max_reminders: int = setting(6, minimum=1, help="Reminders per due period at most.")
+    gaps_days: tuple[int, ...] = setting(
+        factory=lambda: (7, 14, 30),
+        help="Days after a reminder before the next one; the last gap repeats.",
+        check=lambda gaps: None if gaps and all(g >= 1 for g in gaps)
+        else "give at least one gap, each at least 1 day",
+    )
+    timezone: str | None = setting(
+        None, help="Time zone of sending_window (default: the system's).",
+        example='"Europe/Warsaw"', check=lambda name: _zone_problem(name),
+    )
     sending_window: str | None = setting(
-        None, help="Send only between these local hours, 'HH:MM-HH:MM'.", example='"09:00-18:00"'
+        None, help="Send only between these local hours, 'HH:MM-HH:MM'.",
+        example='"09:00-18:00"', check=lambda text: _window_problem(text),
     )
     unsubscribe_mailto: str | None = setting(
         None, help="mailto address for List-Unsubscribe.", example='"unsubscribe@example.com"'
@@ -47,3 +64,48 @@ class RemindSettings:
     helper_url: str | None = setting(
         None, help="Where customers can read about durability-helper."
     )
+
+
+def parse_window(text: str) -> tuple[int, int]:
+    """Given "HH:MM-HH:MM", return (start, end) in minutes after midnight.
+
+    The window may wrap past midnight ("22:00-06:00"). Raise ValueError if unreadable.
+    """
+    try:
+        start_text, end_text = text.split("-")
+        start, end = (_minutes(part.strip()) for part in (start_text, end_text))
+    except ValueError as error:
+        raise ValueError(f"expected 'HH:MM-HH:MM', got {text!r}") from error
+    if start == end:
+        raise ValueError(f"an empty window: {text!r}")
+    return start, end
+
+
+def _minutes(text: str) -> int:
+    hours, minutes = text.split(":")
+    value = int(hours) * 60 + int(minutes)
+    if not (0 <= int(hours) <= 24 and 0 <= int(minutes) < 60 and value <= 1440):
+        raise ValueError(text)
+    return value
+
+
+def _window_problem(text: str | None) -> str | None:
+    if text is None:
+        return None
+    try:
+        parse_window(text)
+    except ValueError as error:
+        return str(error)
+    return None
+
+
+def _zone_problem(name: str | None) -> str | None:
+    if name is None:
+        return None
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return f"unknown time zone {name!r}"
+    return None

@@ -50,6 +50,7 @@ class CustomerState:
     snoozed_until: datetime | None = None
     unsubscribed_at: datetime | None = None
     refused_email: str | None = None
+    confirmed_copies: int = 0
     outbox: tuple[OutboxEntry, ...] = ()
 
 

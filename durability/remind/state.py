@@ -154,14 +154,16 @@ def _event(
     )
 
 
-def _state_from_row(row: Sequence[Any], outbox: Iterable[OutboxEntry] = ()) -> CustomerState:
+def _state_from_row(
+    row: Sequence[Any], outbox: Iterable[OutboxEntry] = (), copies: int = 0
+) -> CustomerState:
     created = parse_time(row[6])
     assert created is not None
     return CustomerState(
         id=row[0], email=row[1], name=row[2], language=row[3], interval_days=row[4],
         last_copy_at=parse_time(row[5]), created_at=created,
         snoozed_until=parse_time(row[7]), unsubscribed_at=parse_time(row[8]),
-        refused_email=row[9], outbox=tuple(outbox),
+        refused_email=row[9], confirmed_copies=copies, outbox=tuple(outbox),
     )
 
 
@@ -181,8 +183,11 @@ def load_states(store: Store) -> list[CustomerState]:
         "FROM remind_outbox ORDER BY customer_id, period_start, step"
     ):
         entries.setdefault(row[6], []).append(_entry(row))
+    copies = dict(store.query(
+        "SELECT customer_id, COUNT(*) FROM remind_events WHERE kind = 'confirm' "
+        "GROUP BY customer_id"))
     return [
-        _state_from_row(row, entries.get(row[0], ()))
+        _state_from_row(row, entries.get(row[0], ()), int(copies.get(row[0], 0)))
         for row in store.query(f"SELECT {_CUSTOMER_COLUMNS} FROM remind_customers ORDER BY id")
     ]
 
@@ -197,7 +202,10 @@ def load_state(store: Store, customer_id: str) -> CustomerState | None:
     outbox = [_entry(r) for r in store.query(
         "SELECT msg_key, period_start, step, state, handed_at, email FROM remind_outbox "
         "WHERE customer_id = ? ORDER BY period_start, step", (customer_id,))]
-    return _state_from_row(row, outbox)
+    copies = store.query_one(
+        "SELECT COUNT(*) FROM remind_events WHERE kind = 'confirm' AND customer_id = ?",
+        (customer_id,))
+    return _state_from_row(row, outbox, int(copies[0]) if copies else 0)
 
 
 def customer_events(store: Store, customer_id: str) -> list[dict[str, Any]]:
