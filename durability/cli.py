@@ -71,10 +71,10 @@ class _Exit(Exception):
 class Parser(argparse.ArgumentParser):
     """An ArgumentParser that raises instead of exiting, so `main` decides the code."""
 
-    def error(self, message: str) -> NoReturn:  # noqa: D102
+    def error(self, message: str) -> NoReturn:
         raise UsageError(f"{self.prog}: {message}\n{self.format_usage().strip()}")
 
-    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:  # noqa: D102
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
         if message:
             sys.stderr.write(message)
         raise _Exit(status)
@@ -83,11 +83,16 @@ class Parser(argparse.ArgumentParser):
 def _global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
     default: Any = argparse.SUPPRESS if suppress else None
     parser.add_argument(
-        "--config", metavar="FILE", default=default,
+        "--config",
+        metavar="FILE",
+        default=default,
         help="config file (default: $DURABILITY_CONFIG or /etc/durability/durability.toml)",
     )
     parser.add_argument(
-        "-v", "--verbose", action="count", default=argparse.SUPPRESS if suppress else 0,
+        "-v",
+        "--verbose",
+        action="count",
+        default=argparse.SUPPRESS if suppress else 0,
         help="log more to stderr (-vv for debug)",
     )
 
@@ -104,7 +109,9 @@ def build_top_parser() -> Parser:
     parser.add_argument("--version", action="version", version=_version())
     listing = "\n".join(f"  {name:<13} {help_}" for name, (_, help_) in COMMANDS.items())
     parser.add_argument(
-        "command", metavar="COMMAND", choices=list(COMMANDS),
+        "command",
+        metavar="COMMAND",
+        choices=list(COMMANDS),
         help="one of:\n" + listing,
     )
     parser.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
@@ -213,7 +220,8 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     except Exception as error:  # a crash is still a one-line UNKNOWN for the monitor
         logging.getLogger("durability").debug("crash", exc_info=True)
         sys.stderr.write(
-            f"durability: internal error: {type(error).__name__}: {error} (run with -vv for details)\n"
+            f"durability: internal error: {type(error).__name__}: {error}"
+            " (run with -vv for details)\n"
         )
         code = 3
     sys.exit(code)

@@ -16,11 +16,14 @@ log = logging.getLogger(__name__)
 def add_check_arguments(parser: argparse.ArgumentParser) -> None:
     """Add --format and --output to a check command's parser."""
     parser.add_argument(
-        "--format", choices=FORMATS, default="text",
+        "--format",
+        choices=FORMATS,
+        default="text",
         help="output format (default: text); nagios and prometheus for monitors",
     )
     parser.add_argument(
-        "--output", metavar="FILE",
+        "--output",
+        metavar="FILE",
         help="write to FILE atomically instead of stdout (for the Prometheus textfile "
         "collector, e.g. /var/lib/prometheus/node-exporter/durability.prom)",
     )

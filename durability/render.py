@@ -6,6 +6,7 @@ Prometheus textfile collector) is `write_output`'s job.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -32,11 +33,11 @@ def render(report: Report, fmt: str) -> str:
 
 def render_text(report: Report) -> str:
     """Return a human-readable report: a status line, then one block per result."""
-    lines = [f"{report.status.name}: {report.summary}"]
+    lines = [f"{report.status.name}: {_flat(report.summary)}"]
     for result in report.results:
-        lines.append(f"  [{result.status.name}] {result.target}: {result.summary}")
-        lines.extend(f"      {detail}" for detail in result.details)
-    lines.extend(f"  note: {note}" for note in report.notes)
+        lines.append(f"  [{result.status.name}] {result.target}: {_flat(result.summary)}")
+        lines.extend(f"      {_flat(detail)}" for detail in result.details)
+    lines.extend(f"  note: {_flat(note)}" for note in report.notes)
     return "\n".join(lines) + "\n"
 
 
@@ -102,7 +103,7 @@ def _performance_class() -> Any:
     package_spec = importlib.util.find_spec("nagiosplugin")
     if package_spec is None or not package_spec.submodule_search_locations:
         raise ImportError("nagiosplugin is not installed")
-    location = os.path.join(list(package_spec.submodule_search_locations)[0], "performance.py")
+    location = os.path.join(next(iter(package_spec.submodule_search_locations)), "performance.py")
     spec = importlib.util.spec_from_file_location(name, location)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {location}")
@@ -139,10 +140,14 @@ def render_nagios(report: Report) -> str:
         first += " | " + " ".join(perfdata)
     lines = [first]
     for result in report.results:
-        lines.append(f"{result.status.name}: {result.target}: {_one_line(result.summary)}")
+        lines.append(_one_line(f"{result.status.name}: {result.target}: {result.summary}"))
         lines.extend(f"  {_one_line(detail)}" for detail in result.details)
     lines.extend(f"note: {_one_line(note)}" for note in report.notes)
     return "\n".join(lines) + "\n"
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
 
 
 def _one_line(text: str) -> str:
@@ -216,10 +221,8 @@ def write_output(text: str, path: str) -> None:
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
         raise
 
 

@@ -30,7 +30,7 @@ def parse_duration(text: str) -> float:
 
 def format_duration(seconds: float) -> str:
     """Return a short human duration: "3d 4h", "12m", "45s"."""
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     negative = seconds < 0
     seconds = abs(seconds)
     parts: list[str] = []
@@ -48,10 +48,7 @@ def format_duration(seconds: float) -> str:
 def parse_percent(text: str) -> float:
     """Given "30%" or "0.3", return the fraction 0.3. Raise ValueError otherwise."""
     stripped = text.strip()
-    if stripped.endswith("%"):
-        value = float(stripped[:-1]) / 100
-    else:
-        value = float(stripped)
+    value = float(stripped[:-1]) / 100 if stripped.endswith("%") else float(stripped)
     if not 0 <= value <= 1:
         raise ValueError(f"not a percentage between 0% and 100%: {text!r}")
     return value
@@ -68,10 +65,7 @@ def parse_size(text: str) -> int:
         raise ValueError(f"not a size: {text!r} (use e.g. '512MiB', '2GB')")
     number, unit = match.groups()
     unit = unit.lower().rstrip("b")
-    if unit.endswith("i"):
-        factor = 1024 ** ("kmgtp".index(unit[0]) + 1)
-    else:
-        factor = _SIZE_FACTORS[unit]
+    factor = 1024 ** ("kmgtp".index(unit[0]) + 1) if unit.endswith("i") else _SIZE_FACTORS[unit]
     return int(float(number) * factor)
 
 

@@ -30,5 +30,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     config = ctx.config()
     where = config.path or "(no config file: defaults)"
     sources = len(config.snapshots.sources)
-    sys.stdout.write(f"OK: {where} is valid ({sources} snapshot source{'s' if sources != 1 else ''})\n")
+    sys.stdout.write(
+        f"OK: {where} is valid ({sources} snapshot source{'s' if sources != 1 else ''})\n"
+    )
     return 0

@@ -56,9 +56,7 @@ class Config:
     smtp: SmtpSettings = setting(factory=SmtpSettings, help="Outgoing mail for reminders.")
     remind: RemindSettings = setting(factory=RemindSettings, help="Customer reminders.")
     web: WebSettings = setting(factory=WebSettings, help="Customer links and status page.")
-    schedule: ScheduleSettings = setting(
-        factory=ScheduleSettings, help="Jobs of `durability run`."
-    )
+    schedule: ScheduleSettings = setting(factory=ScheduleSettings, help="Jobs of `durability run`.")
     path: str | None = None
 
 
@@ -121,9 +119,7 @@ def _source_problems(sources: tuple[SourceSettings, ...]) -> list[str]:
                     f"At 'snapshots.sources[{index}].{key}': required for kind {source.kind!r}"
                 )
         if source.kind == "ebs" and not source.volume_ids and not source.tags:
-            problems.append(
-                f"At 'snapshots.sources[{index}]': kind 'ebs' needs volume_ids or tags"
-            )
+            problems.append(f"At 'snapshots.sources[{index}]': kind 'ebs' needs volume_ids or tags")
         if source.access_key_id and not source.secret_access_key_file:
             problems.append(
                 f"At 'snapshots.sources[{index}].secret_access_key_file': required with "
@@ -155,7 +151,7 @@ def sample_config() -> str:
     """Return a commented sample config documenting every key and its default."""
     header = [
         "# durability configuration (TOML). Every key is optional; shown values are defaults.",
-        "# Durations: \"30m\", \"26h\", \"7d\". Secrets are only ever read from *_file paths.",
+        '# Durations: "30m", "26h", "7d". Secrets are only ever read from *_file paths.',
         "",
     ]
     body: list[str] = []
@@ -166,6 +162,10 @@ def sample_config() -> str:
             continue
         body.append(f"# {field.metadata.get('help', '')}")
         body.append(f"[{field.name}]")
-        body.extend(sample_lines(field.type if isinstance(field.type, type) else
-                                 type(getattr(Config(), field.name)), field.name))
+        body.extend(
+            sample_lines(
+                field.type if isinstance(field.type, type) else type(getattr(Config(), field.name)),
+                field.name,
+            )
+        )
     return "\n".join(header + body) + "\n"

@@ -38,9 +38,7 @@ class RaidSettings:
     )
     proc_root: str = setting("/proc", help="Where mdstat is read from (PROC/mdstat).")
     sys_root: str = setting("/sys", help="Where sysfs is read from (SYS/block/mdN/md).")
-    strict_rebuild: bool = setting(
-        False, help="A running rebuild is CRITICAL instead of WARNING."
-    )
+    strict_rebuild: bool = setting(False, help="A running rebuild is CRITICAL instead of WARNING.")
     stall_after: float = setting(
         30 * 60.0,
         kind="duration",

@@ -107,9 +107,7 @@ def _join(path: str, key: Any) -> str:
     return f"{path}.{key}" if path else str(key)
 
 
-def _convert(
-    value: Any, hint: Any, meta: Mapping[str, Any], path: str, problems: list[str]
-) -> Any:
+def _convert(value: Any, hint: Any, meta: Mapping[str, Any], path: str, problems: list[str]) -> Any:
     before = len(problems)
     result = _convert_type(value, hint, meta, path, problems)
     if len(problems) == before and meta.get("check") is not None:
@@ -128,7 +126,7 @@ def _convert_type(
         inner = [a for a in args if a is not type(None)]
         return _convert_type(value, inner[0], meta, path, problems)
     kind = meta.get("kind")
-    if kind is not None and not (origin is tuple):
+    if kind is not None and origin is not tuple:
         return _convert_unit(value, kind, path, problems)
     if origin is tuple:
         if not isinstance(value, list):
@@ -229,13 +227,15 @@ def sample_lines(cls: type[Any], path: str) -> list[str]:
             lines.append(f"# {help_line}")
         lines.append(_sample_value(field, meta))
         lines.append("")
-    for name, hint, meta in nested:
-        for help_line in _wrap(meta.get("help", "")):
+    for name, hint, nested_meta in nested:
+        for help_line in _wrap(nested_meta.get("help", "")):
             lines.append(f"# {help_line}")
         if typing.get_origin(hint) is tuple:
             lines.append(f"# [[{_join(path, name)}]]")
             inner = sample_lines(typing.get_args(hint)[0], _join(path, name))
-            lines.extend(line if line.startswith("#") or not line else f"# {line}" for line in inner)
+            lines.extend(
+                line if line.startswith("#") or not line else f"# {line}" for line in inner
+            )
         else:
             lines.append(f"[{_join(path, name)}]")
             lines.extend(sample_lines(hint, _join(path, name)))

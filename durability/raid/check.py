@@ -76,8 +76,9 @@ def gather(settings: RaidSettings, smart: bool) -> Gathered:
     if mdstat is not None:
         for problem in mdstat.errors:
             if problem.name is None:
-                unknown.append(Result(CHECK, "mdstat", Status.UNKNOWN,
-                                      f"cannot parse mdstat: {problem.error}"))
+                unknown.append(
+                    Result(CHECK, "mdstat", Status.UNKNOWN, f"cannot parse mdstat: {problem.error}")
+                )
             else:
                 broken[problem.name] = problem.error
     sysfs_names = list_sysfs_arrays(settings.sys_root)
@@ -85,19 +86,20 @@ def gather(settings: RaidSettings, smart: bool) -> Gathered:
     arrays: list[ArrayFacts] = []
     for name in names:
         if name in broken:
-            unknown.append(Result(CHECK, name, Status.UNKNOWN,
-                                  f"cannot parse mdstat: {broken[name]}"))
+            unknown.append(
+                Result(CHECK, name, Status.UNKNOWN, f"cannot parse mdstat: {broken[name]}")
+            )
             continue
         sysfs: SysfsArray | None = None
-        problem = None
+        sysfs_problem: str | None = None
         try:
             sysfs = read_sysfs_array(settings.sys_root, name)
         except ProbeError as error:
-            problem = str(error)
+            sysfs_problem = str(error)
         listed = by_name.get(name)
         if listed is None:
             if sysfs is None:
-                unknown.append(Result(CHECK, name, Status.UNKNOWN, f"cannot read: {problem}"))
+                unknown.append(Result(CHECK, name, Status.UNKNOWN, f"cannot read: {sysfs_problem}"))
                 continue
             if sysfs.array_state in ("clear", None) or (
                 sysfs.array_state == "inactive" and not sysfs.members
@@ -106,12 +108,14 @@ def gather(settings: RaidSettings, smart: bool) -> Gathered:
         elif listed.is_container:
             notes.append(f"{name}: external-metadata container ({listed.metadata}), volumes judged")
             continue
-        arrays.append(merge_facts(name, listed, sysfs, problem))
+        arrays.append(merge_facts(name, listed, sysfs, sysfs_problem))
     arrays = [_with_identity(a, settings.sys_root) for a in arrays]
     if smart:
         arrays, smart_notes = _with_smart(arrays, settings)
         notes.extend(smart_notes)
-    return Gathered(tuple(arrays), tuple(unknown), tuple(notes), mdstat is not None or bool(unknown))
+    return Gathered(
+        tuple(arrays), tuple(unknown), tuple(notes), mdstat is not None or bool(unknown)
+    )
 
 
 def _natural(name: str) -> tuple[str, int]:
@@ -148,8 +152,10 @@ def _with_smart(
                     cache[disk] = None
                     note = f"SMART not checked: {error}"
                     if "not found" in str(error):
-                        note = ("SMART not checked: smartctl is not installed "
-                                "(apt-get install smartmontools)")
+                        note = (
+                            "SMART not checked: smartctl is not installed "
+                            "(apt-get install smartmontools)"
+                        )
                     if note not in notes:
                         notes.append(note)
                 else:
@@ -175,18 +181,23 @@ def evaluate(
         results.append(evaluate_array(facts, policy, recorded[0] if recorded else None, now))
     for name, disks_count in policy.expect.items():
         if name not in present:
-            reason = "expected but not present" if gathered.mdstat_present else (
-                "expected but this node has no md driver (no mdstat)"
+            reason = (
+                "expected but not present"
+                if gathered.mdstat_present
+                else ("expected but this node has no md driver (no mdstat)")
             )
             results.append(evaluate_missing(name, disks_count, reason))
     for name, (_, was_present) in sorted(history.items()):
         if name not in present and name not in policy.expect:
             when = "last run" if was_present else "an earlier run"
-            results.append(evaluate_missing(
-                name, None,
-                f"recorded in the inventory at {when}, gone now "
-                f"(`durability raid ack {name}` if it was removed on purpose)",
-            ))
+            results.append(
+                evaluate_missing(
+                    name,
+                    None,
+                    f"recorded in the inventory at {when}, gone now "
+                    f"(`durability raid ack {name}` if it was removed on purpose)",
+                )
+            )
     results.extend(gathered.unknown)
     results.sort(key=lambda r: _natural(r.target))
     summary = None
@@ -227,8 +238,11 @@ def run_raid(
     if store is not None:
         try:
             raid_history.record_observations(
-                store, gathered.arrays, {r.target: r.status.name for r in report.results},
-                now, retention_seconds,
+                store,
+                gathered.arrays,
+                {r.target: r.status.name for r in report.results},
+                now,
+                retention_seconds,
             )
         except StateError as error:
             notes.append(f"history not recorded: {error}")

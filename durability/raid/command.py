@@ -28,7 +28,8 @@ with member identity from udev or sysfs and SMART from smartctl when installed.
 EPILOG = """\
 examples:
   durability raid --format nagios --expect md0:2 --expect md1:2
-  durability raid --format prometheus --output /var/lib/prometheus/node-exporter/durability-raid.prom
+  durability raid --format prometheus \
+      --output /var/lib/prometheus/node-exporter/durability-raid.prom
   durability raid --proc-root tests/fixtures/md/raid1-faulty --sys-root /tmp/sys   (captured states)
   mdadm.conf:  PROGRAM /usr/local/bin/durability-mdadm-event   (see examples/mdadm/)
 
@@ -40,27 +41,35 @@ the state store, which is on by default.
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the raid options."""
     parser.add_argument(
-        "action", nargs="*", metavar="ACTION",
+        "action",
+        nargs="*",
+        metavar="ACTION",
         help="nothing (check), 'ack mdN', or 'event EVENT DEVICE [COMPONENT]'",
     )
     add_check_arguments(parser)
     parser.add_argument("--proc-root", metavar="DIR", help="read DIR/mdstat (default /proc)")
     parser.add_argument("--sys-root", metavar="DIR", help="read DIR/block/mdN/md (default /sys)")
     parser.add_argument(
-        "--expect", action="append", default=[], metavar="mdN[:DISKS]",
+        "--expect",
+        action="append",
+        default=[],
+        metavar="mdN[:DISKS]",
         help="array that must exist, with DISKS active slots (repeatable)",
     )
     parser.add_argument("--no-smart", action="store_true", help="do not run smartctl")
     parser.add_argument(
-        "--no-state", action="store_true",
+        "--no-state",
+        action="store_true",
         help="do not read or write the state store (no history-based checks)",
     )
     parser.add_argument(
-        "--report-to", metavar="URL",
+        "--report-to",
+        metavar="URL",
         help="also send the result to a central `durability serve` (fleet view)",
     )
     parser.add_argument(
-        "--report-token-file", metavar="FILE",
+        "--report-token-file",
+        metavar="FILE",
         help="file holding this node's token for --report-to",
     )
 

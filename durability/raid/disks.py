@@ -62,8 +62,12 @@ def read_identity_sysfs(sys_root: str, device: str) -> DiskIdentity:
     disk = parent_disk(sys_root, device)
     base = os.path.join(sys_root, "class", "block", disk)
     serial = _first(
-        [os.path.join(base, "device", "serial"), os.path.join(base, "serial"),
-         os.path.join(base, "device", "wwid"), os.path.join(base, "wwid")]
+        [
+            os.path.join(base, "device", "serial"),
+            os.path.join(base, "serial"),
+            os.path.join(base, "device", "wwid"),
+            os.path.join(base, "wwid"),
+        ]
     )
     model = _first([os.path.join(base, "device", "model")])
     if serial is None and model is None:
@@ -127,7 +131,8 @@ def parse_smartctl(disk: str, returncode: int, stdout: str) -> SmartHealth:
     except json.JSONDecodeError:
         document = {}
     messages = [
-        str(m.get("string", "")) for m in document.get("smartctl", {}).get("messages", [])
+        str(m.get("string", ""))
+        for m in document.get("smartctl", {}).get("messages", [])
         if isinstance(m, dict)
     ]
     status = document.get("smart_status")

@@ -51,8 +51,10 @@ def hot_spares(facts: ArrayFacts) -> list[MemberFacts]:
     """Return members waiting as hot spares (not the target of a running recovery)."""
     rebuilding = facts.sync_running and facts.sync_action in REBUILD_ACTIONS
     return [
-        m for m in facts.members
-        if "spare" in m.state and "faulty" not in m.state
+        m
+        for m in facts.members
+        if "spare" in m.state
+        and "faulty" not in m.state
         and not (rebuilding and m.slot is not None)
     ]
 
@@ -120,9 +122,14 @@ def evaluate_array(
     rebuilding = facts.sync_running and facts.sync_action in REBUILD_ACTIONS
     stalled_for = _stalled_for(facts, history, now)
 
-    if state in ("inactive", "clear", "broken", "suspended") or not facts.members and state != "clean":
+    if state in ("inactive", "clear", "broken", "suspended") or (
+        not facts.members and state != "clean"
+    ):
         present = len(facts.members)
-        add(Status.CRITICAL, f"{state}: array not running ({present} member{'s' if present != 1 else ''} present)")
+        add(
+            Status.CRITICAL,
+            f"{state}: array not running ({present} member{'s' if present != 1 else ''} present)",
+        )
     elif (facts.degraded or 0) > 0 or (left is not None and left < _full_redundancy(facts)):
         if rebuilding:
             _judge_rebuild(facts, policy, stalled_for, add)
@@ -135,9 +142,7 @@ def evaluate_array(
             oks.append(f"{facts.sync_action} scrub running ({_progress_text(facts)})")
         elif facts.sync_state in ("PENDING", "DELAYED"):
             add(Status.WARNING, f"{facts.sync_action} {facts.sync_state.lower()}: not started yet")
-        elif facts.sync_action == "reshape":
-            _judge_rebuild(facts, policy, stalled_for, add)
-        elif rebuilding:
+        elif facts.sync_action == "reshape" or rebuilding:
             _judge_rebuild(facts, policy, stalled_for, add)
 
     if facts.level in NO_REDUNDANCY_LEVELS:
@@ -178,7 +183,8 @@ def evaluate_array(
             summary += "; " + "; ".join(oks)
     details = (
         [f"{s.name}: {m}" for s, m in sorted(findings, key=lambda f: -f[0].rank)]
-        if len(findings) > 1 else []
+        if len(findings) > 1
+        else []
     )
     details.extend(f"OK: {m}" for m in oks if findings)
     details.extend(_member_lines(facts))
@@ -235,9 +241,15 @@ def _judge_rebuild(
         add(Status.CRITICAL, f"{what} stalled{at}: no progress for {format_duration(stalled_for)}")
         return
     queued = facts.sync_state in ("PENDING", "DELAYED")
-    progress = "queued (" + (facts.sync_state or "").lower() + ")" if queued else _progress_text(facts)
-    status = Status.CRITICAL if policy.strict_rebuild and facts.sync_action != "reshape" else Status.WARNING
-    add(status, f"{what}: {progress}; {_in_sync_text(facts)}")
+    progress_text = (
+        "queued (" + (facts.sync_state or "").lower() + ")" if queued else _progress_text(facts)
+    )
+    status = (
+        Status.CRITICAL
+        if policy.strict_rebuild and facts.sync_action != "reshape"
+        else Status.WARNING
+    )
+    add(status, f"{what}: {progress_text}; {_in_sync_text(facts)}")
 
 
 def _judge_member(
@@ -377,7 +389,9 @@ def array_data(facts: ArrayFacts) -> dict[str, Any]:
         "sync_state": facts.sync_state,
         "sync_progress": None if facts.sync_progress is None else round(facts.sync_progress, 4),
         "sync_eta_seconds": None if eta is None else round(eta),
-        "sync_speed_bytes_per_second": None if not facts.sync_speed_kib else facts.sync_speed_kib * 1024,
+        "sync_speed_bytes_per_second": None
+        if not facts.sync_speed_kib
+        else facts.sync_speed_kib * 1024,
         "last_sync_action": facts.last_sync_action,
         "mismatch_cnt": facts.mismatch_cnt,
         "read_only": facts.read_only,
@@ -391,32 +405,74 @@ def array_data(facts: ArrayFacts) -> dict[str, Any]:
 def array_metrics(facts: ArrayFacts) -> tuple[Metric, ...]:
     """Return the gauges of one array, in base units."""
     metrics = [
-        Metric("raid_members_in_sync", facts.in_sync, "Members holding a complete copy.",
-               minimum=0, maximum=facts.raid_disks),
-        Metric("raid_degraded_devices", float(facts.degraded or 0),
-               "Missing members as the kernel counts them.", minimum=0),
+        Metric(
+            "raid_members_in_sync",
+            facts.in_sync,
+            "Members holding a complete copy.",
+            minimum=0,
+            maximum=facts.raid_disks,
+        ),
+        Metric(
+            "raid_degraded_devices",
+            float(facts.degraded or 0),
+            "Missing members as the kernel counts them.",
+            minimum=0,
+        ),
     ]
     if facts.raid_disks is not None:
-        metrics.append(Metric("raid_disks", facts.raid_disks, "Active slots of the array.",
-                              perfdata=False))
+        metrics.append(
+            Metric("raid_disks", facts.raid_disks, "Active slots of the array.", perfdata=False)
+        )
     if facts.sync_progress is not None:
-        metrics.append(Metric("raid_sync_progress_ratio", facts.sync_progress,
-                              "Progress of the running sync, 0..1.", uom="", minimum=0, maximum=1))
+        metrics.append(
+            Metric(
+                "raid_sync_progress_ratio",
+                facts.sync_progress,
+                "Progress of the running sync, 0..1.",
+                uom="",
+                minimum=0,
+                maximum=1,
+            )
+        )
     eta = facts.sync_eta_seconds
     if eta is not None:
-        metrics.append(Metric("raid_sync_eta_seconds", eta, "Time left for the running sync.",
-                              uom="s", minimum=0))
+        metrics.append(
+            Metric(
+                "raid_sync_eta_seconds", eta, "Time left for the running sync.", uom="s", minimum=0
+            )
+        )
     if facts.sync_speed_kib:
-        metrics.append(Metric("raid_sync_speed_bytes_per_second", facts.sync_speed_kib * 1024.0,
-                              "Kernel-reported sync speed.", uom="B", minimum=0, perfdata=False))
+        metrics.append(
+            Metric(
+                "raid_sync_speed_bytes_per_second",
+                facts.sync_speed_kib * 1024.0,
+                "Kernel-reported sync speed.",
+                uom="B",
+                minimum=0,
+                perfdata=False,
+            )
+        )
     if facts.mismatch_cnt is not None:
-        metrics.append(Metric("raid_mismatch_sectors", facts.mismatch_cnt,
-                              "mismatch_cnt after the last check or repair.", uom="c"))
+        metrics.append(
+            Metric(
+                "raid_mismatch_sectors",
+                facts.mismatch_cnt,
+                "mismatch_cnt after the last check or repair.",
+                uom="c",
+            )
+        )
     for m in facts.members:
         if m.errors is not None:
-            metrics.append(Metric("raid_member_errors", m.errors,
-                                  "Corrected read errors of a member.",
-                                  labels={"member": m.device}, uom="c", perfdata=False))
+            metrics.append(
+                Metric(
+                    "raid_member_errors",
+                    m.errors,
+                    "Corrected read errors of a member.",
+                    labels={"member": m.device},
+                    uom="c",
+                    perfdata=False,
+                )
+            )
     return tuple(metrics)
 
 
@@ -427,7 +483,16 @@ def evaluate_missing(name: str, expected_disks: int | None, reason: str) -> Resu
         target=name,
         status=Status.CRITICAL,
         summary=f"missing: {reason}",
-        data={"level": None, "array_state": None, "raid_disks": expected_disks, "in_sync": 0,
-              "degraded": None, "sync_action": None, "sync_progress": None,
-              "sync_eta_seconds": None, "mismatch_cnt": None, "members": []},
+        data={
+            "level": None,
+            "array_state": None,
+            "raid_disks": expected_disks,
+            "in_sync": 0,
+            "degraded": None,
+            "sync_action": None,
+            "sync_progress": None,
+            "sync_eta_seconds": None,
+            "mismatch_cnt": None,
+            "members": [],
+        },
     )

@@ -15,8 +15,13 @@ from durability.raid.sysfs import SysfsArray
 
 SECTOR = 512
 
-_MDSTAT_FLAG_STATES = {"F": "faulty", "S": "spare", "W": "write_mostly", "J": "journal",
-                       "R": "replacement"}
+_MDSTAT_FLAG_STATES = {
+    "F": "faulty",
+    "S": "spare",
+    "W": "write_mostly",
+    "J": "journal",
+    "R": "replacement",
+}
 
 
 @dataclass(frozen=True)
@@ -75,11 +80,7 @@ class ArrayFacts:
     @property
     def sync_eta_seconds(self) -> float | None:
         """Return the kernel-speed estimate of the time left for the running sync."""
-        if (
-            self.sync_done_sectors is None
-            or not self.sync_total_sectors
-            or not self.sync_speed_kib
-        ):
+        if self.sync_done_sectors is None or not self.sync_total_sectors or not self.sync_speed_kib:
             return None
         left = max(0, self.sync_total_sectors - self.sync_done_sectors) * SECTOR
         return left / (self.sync_speed_kib * 1024)

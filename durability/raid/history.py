@@ -110,7 +110,8 @@ def record_observations(
     stamp = isoformat_z(now)
     with store.transaction():
         existing = {
-            row[0]: row for row in store.query(
+            row[0]: row
+            for row in store.query(
                 "SELECT name, progress_key, last_action, last_scrub_at FROM raid_arrays"
             )
         }
@@ -119,9 +120,19 @@ def record_observations(
             row = existing.get(facts.name)
             if row is None:
                 store.execute(
-                    f"INSERT INTO raid_arrays ({_COLUMNS}) VALUES (?, ?, ?, 1, ?, ?, ?, NULL, ?, ?, ?, NULL)",
-                    (facts.name, stamp, stamp, key, stamp, facts.sync_action,
-                     len(hot_spares(facts)), json.dumps(_serials(facts)), "{}"),
+                    f"INSERT INTO raid_arrays ({_COLUMNS})"
+                    " VALUES (?, ?, ?, 1, ?, ?, ?, NULL, ?, ?, ?, NULL)",
+                    (
+                        facts.name,
+                        stamp,
+                        stamp,
+                        key,
+                        stamp,
+                        facts.sync_action,
+                        len(hot_spares(facts)),
+                        json.dumps(_serials(facts)),
+                        "{}",
+                    ),
                 )
             else:
                 changed = row[1] != key
@@ -136,21 +147,41 @@ def record_observations(
                     " last_action = ?,"
                     " last_scrub_at = CASE WHEN ? = 1 THEN ? ELSE last_scrub_at END"
                     " WHERE name = ?",
-                    (stamp, key, int(changed), stamp, facts.sync_action, int(scrub_done), stamp,
-                     facts.name),
+                    (
+                        stamp,
+                        key,
+                        int(changed),
+                        stamp,
+                        facts.sync_action,
+                        int(scrub_done),
+                        stamp,
+                        facts.name,
+                    ),
                 )
             progress = facts.sync_progress
             store.execute(
                 "INSERT INTO raid_observations (name, observed_at, status, array_state, degraded,"
-                " in_sync, sync_action, sync_progress, mismatch_cnt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (facts.name, stamp, statuses.get(facts.name, "UNKNOWN"), facts.array_state,
-                 facts.degraded, facts.in_sync, facts.sync_action, progress, facts.mismatch_cnt),
+                " in_sync, sync_action, sync_progress, mismatch_cnt)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    facts.name,
+                    stamp,
+                    statuses.get(facts.name, "UNKNOWN"),
+                    facts.array_state,
+                    facts.degraded,
+                    facts.in_sync,
+                    facts.sync_action,
+                    progress,
+                    facts.mismatch_cnt,
+                ),
             )
         present = {facts.name for facts in arrays}
         for name in existing:
             if name not in present:
                 store.execute("UPDATE raid_arrays SET present = 0 WHERE name = ?", (name,))
-        cutoff = isoformat_z(datetime.fromtimestamp(now.timestamp() - retention_seconds, now.tzinfo))
+        cutoff = isoformat_z(
+            datetime.fromtimestamp(now.timestamp() - retention_seconds, now.tzinfo)
+        )
         store.execute("DELETE FROM raid_observations WHERE observed_at < ?", (cutoff,))
 
 
@@ -168,11 +199,16 @@ def acknowledge(store: Store, facts: ArrayFacts | None, name: str, now: datetime
             return f"{name}: removed from the inventory"
         errors = {m.device: m.errors or 0 for m in facts.members}
         row = store.query_one("SELECT name FROM raid_arrays WHERE name = ?", (name,))
-        values = (len(hot_spares(facts)), json.dumps(_serials(facts)), json.dumps(errors),
-                  facts.mismatch_cnt or 0)
+        values = (
+            len(hot_spares(facts)),
+            json.dumps(_serials(facts)),
+            json.dumps(errors),
+            facts.mismatch_cnt or 0,
+        )
         if row is None:
             store.execute(
-                f"INSERT INTO raid_arrays ({_COLUMNS}) VALUES (?, ?, ?, 1, NULL, NULL, ?, NULL, ?, ?, ?, ?)",
+                f"INSERT INTO raid_arrays ({_COLUMNS})"
+                " VALUES (?, ?, ?, 1, NULL, NULL, ?, NULL, ?, ?, ?, ?)",
                 (name, stamp, stamp, facts.sync_action, *values),
             )
         else:
@@ -188,7 +224,9 @@ def acknowledge(store: Store, facts: ArrayFacts | None, name: str, now: datetime
     )
 
 
-def record_event(store: Store, event: str, device: str, component: str | None, now: datetime) -> None:
+def record_event(
+    store: Store, event: str, device: str, component: str | None, now: datetime
+) -> None:
     """Record one mdadm --monitor event; a finished scrub also stamps the scrub time."""
     store.migrate(COMPONENT, MIGRATIONS)
     stamp = isoformat_z(now)

@@ -71,8 +71,10 @@ class MdstatArray:
     @property
     def is_container(self) -> bool:
         """Return True for an external-metadata container (IMSM/DDF), not a volume."""
-        return self.metadata is not None and self.metadata.startswith("external:") and (
-            "/" not in self.metadata
+        return (
+            self.metadata is not None
+            and self.metadata.startswith("external:")
+            and ("/" not in self.metadata)
         )
 
 
@@ -106,7 +108,9 @@ _PROGRESS = re.compile(
     r"(?:\s*finish=(?P<finish>\d+(?:\.\d+)?)min)?"
     r"(?:\s*speed=(?P<speed>\d+)K/sec)?\s*$"
 )
-_WAITING = re.compile(r"^(?P<word>resync|recovery|check|repair|reshape)\s*=\s*(?P<state>PENDING|DELAYED)\s*$")
+_WAITING = re.compile(
+    r"^(?P<word>resync|recovery|check|repair|reshape)\s*=\s*(?P<state>PENDING|DELAYED)\s*$"
+)
 
 
 def parse_mdstat(text: str) -> Mdstat:
@@ -228,10 +232,12 @@ def _parse_array(block: list[tuple[int, str]]) -> MdstatArray:
             continue
         waiting = _WAITING.match(line)
         if waiting:
-            sync = MdstatSync(action=SYNC_ACTIONS[waiting.group("word")], state=waiting.group("state"))
+            sync = MdstatSync(
+                action=SYNC_ACTIONS[waiting.group("word")], state=waiting.group("state")
+            )
             continue
         if line.startswith("bitmap:"):
-            bitmap = line[len("bitmap:"):].strip()
+            bitmap = line[len("bitmap:") :].strip()
             continue
         raise ParseError("unexpected line in array", line_number, line)
     return MdstatArray(

@@ -50,7 +50,8 @@ def list_sysfs_arrays(sys_root: str) -> list[str]:
     except OSError:
         return []
     return sorted(
-        name for name in names
+        name
+        for name in names
         if name.startswith("md") and os.path.isdir(os.path.join(folder, name, "md"))
     )
 
