@@ -12,7 +12,7 @@ class RestoreSettings:
     """Where restore tests unpack and how fast a full restore must be."""
 
     scratch_dir: str = setting(
-        "/var/tmp/durability-restore",
+        "/var/tmp/durability-restore",  # noqa: S108 - a parent of private 0700 folders
         help="Parent folder for private scratch folders (each test makes a new 0700 one).",
     )
     rto_target: float | None = setting(
@@ -20,6 +20,12 @@ class RestoreSettings:
         kind="duration",
         help="WARNING when the projected full restore of a source takes longer.",
         example='"4h"',
+    )
+    reserve: int = setting(
+        512 * 1024 * 1024,
+        kind="size",
+        help="Free space left untouched on the scratch filesystem; a test that would "
+        "eat into it does not start.",
     )
     sample: int = setting(
         0, minimum=0, help="Files hashed per test; 0 verifies every file (--full)."

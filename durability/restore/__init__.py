@@ -1,0 +1,1 @@
+"""Restore tests: restore a snapshot for real, verify it, time it, clean up."""

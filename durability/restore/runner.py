@@ -1,0 +1,333 @@
+"""Gather: run one restore test of one source, always cleaning up its scratch folder.
+
+The phases (list, restore, verify, cleanup) are timed; a failure stops the test and is
+recorded in the `Outcome` as UNKNOWN (the test could not start, or the scratch disk
+filled) or CRITICAL (the data is wrong). SIGTERM and SIGINT unwind through the same
+`finally` that removes the scratch folder, then propagate.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, TypeVar
+
+from durability.config.restore import RestoreSettings
+from durability.config.snapshots import SourceSettings
+from durability.errors import DurabilityError
+from durability.model import Status
+from durability.restic import Restic
+from durability.restore import resticops as ops
+from durability.restore import scratch as scratch_mod
+from durability.restore.outcome import Outcome, PhaseTimer
+from durability.restore.progress import Progress, QuietProgress
+from durability.restore.verify import (
+    Mismatch,
+    compare_live,
+    compare_tree,
+    hash_files,
+    walk_tree,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Options:
+    """How to run one test: which snapshot, full or a sample, keep the tree or not."""
+
+    snapshot: str = "latest"
+    sample: int = 0
+    keep: bool = False
+    seed: int | None = None
+    live_root: str = "/"
+    hash_workers: int = 0
+
+
+class Stop(Exception):
+    """The test cannot go on; `status` says how to judge that."""
+
+    def __init__(self, status: Status, reason: str) -> None:
+        self.status = status
+        super().__init__(reason)
+
+
+@dataclass
+class Facts:
+    """The facts of a test as they come in (frozen into an `Outcome` at the end)."""
+
+    outcome: Outcome
+
+    def update(self, **changes: object) -> None:
+        """Record more facts."""
+        self.outcome = replace(self.outcome, **changes)  # type: ignore[arg-type]
+
+
+def restic_for(source: SourceSettings, program: str = "restic") -> Restic:
+    """Given a restic source, return the wrapper reaching it (no cache: read for real).
+
+    Raise Stop (UNKNOWN) if the source lacks its repository or password file.
+    """
+    if not source.repository:
+        raise Stop(Status.UNKNOWN, f"source {source.name} has no repository")
+    if not source.password_file:
+        raise Stop(Status.UNKNOWN, f"source {source.name} has no password_file")
+    problem = ops.password_file_usable(source.password_file)
+    if problem:
+        raise Stop(Status.UNKNOWN, problem)
+    env: dict[str, str] = {}
+    if source.access_key_id:
+        env["AWS_ACCESS_KEY_ID"] = source.access_key_id
+    if source.secret_access_key_file:
+        try:
+            with open(source.secret_access_key_file, encoding="utf-8") as handle:
+                env["AWS_SECRET_ACCESS_KEY"] = handle.read().strip()
+        except OSError as error:
+            raise Stop(
+                Status.UNKNOWN,
+                f"cannot read {source.secret_access_key_file}: {error.strerror or error}",
+            ) from error
+    if source.region:
+        env["AWS_DEFAULT_REGION"] = source.region
+    if source.profile:
+        env["AWS_PROFILE"] = source.profile
+    return Restic(
+        repository=source.repository,
+        password_file=source.password_file,
+        binary=program,
+        extra_env=env,
+        no_cache=True,
+        cacert=source.ca_bundle,
+    )
+
+
+def judge(failure: ops.ResticFailure, begun: bool) -> Status:
+    """Given a restic failure and whether restoring had begun, return its status."""
+    if failure.kind == ops.KIND_DATA:
+        return Status.CRITICAL
+    if failure.kind == ops.KIND_OTHER and begun:
+        return Status.CRITICAL
+    return Status.UNKNOWN
+
+
+def with_lock_retry(repo: Restic, now: datetime, call: Callable[[], T]) -> T:
+    """Run a restic call; on a lock conflict, name the holder.
+
+    Only stale locks are ever removed (`restic unlock`, never --remove-all), and then
+    the call is tried once more.
+    """
+    try:
+        return call()
+    except ops.ResticFailure as failure:
+        if failure.kind != ops.KIND_LOCKED:
+            raise
+        holders, stale = ops.held_locks(repo, now)
+        if holders or not stale:
+            who = "; ".join(holders) if holders else str(failure)
+            raise ops.ResticFailure(
+                f"repository is locked ({who}); the lock is live and was left in place",
+                ops.KIND_LOCKED,
+            ) from failure
+        log.info("removing stale locks of %s", repo.repository)
+        ops.unlock_stale(repo)
+        return call()
+
+
+def run_restic(
+    source: SourceSettings,
+    settings: RestoreSettings,
+    options: Options,
+    now: datetime,
+    progress: Progress | None = None,
+    program: str = "restic",
+) -> Outcome:
+    """Given a restic source, restore one snapshot into scratch, verify it, clean up.
+
+    Return the facts; raise Terminated or KeyboardInterrupt (after cleaning up) if
+    the process is told to stop.
+    """
+    progress = progress or QuietProgress()
+    mode = "sample" if options.sample else "full"
+    facts = Facts(Outcome(source=source.name, kind="restic", mode=mode))
+    timer = PhaseTimer()
+    holder: list[scratch_mod.Scratch] = []
+    begun = False
+    try:
+        repo = restic_for(source, program)
+        scratch_mod.ensure_parent(settings.scratch_dir)
+        scratch_mod.sweep_stale(settings.scratch_dir)
+        with scratch_mod.terminate_as_exception():
+            try:
+                begun = _restic_phases(
+                    repo, settings, options, now, progress, facts, timer, holder
+                )
+            finally:
+                _cleanup(holder, options.keep, facts, timer)
+    except Stop as stop:
+        facts.update(failure=str(stop), failure_status=stop.status)
+    except ops.ResticFailure as failure:
+        begun = begun or bool(holder)
+        facts.update(failure=str(failure), failure_status=judge(failure, begun))
+    except scratch_mod.ScratchError as error:
+        facts.update(failure=str(error), failure_status=Status.UNKNOWN)
+    except DurabilityError as error:
+        status = Status.CRITICAL if holder else Status.UNKNOWN
+        facts.update(failure=str(error), failure_status=status)
+    facts.update(seconds=tuple(timer.seconds.items()))
+    return facts.outcome
+
+
+def _restic_phases(
+    repo: Restic,
+    settings: RestoreSettings,
+    options: Options,
+    now: datetime,
+    progress: Progress,
+    facts: Facts,
+    timer: PhaseTimer,
+    holder: list[scratch_mod.Scratch],
+) -> bool:
+    rng: random.Random = random.SystemRandom()
+    if options.seed is not None:  # tests fix the choice; it protects nothing
+        rng = random.Random(options.seed)  # noqa: S311
+    with timer.phase("list"):
+        snapshots = with_lock_retry(repo, now, lambda: ops.list_snapshots(repo))
+        snapshot = ops.choose_snapshot(snapshots, options.snapshot, now, rng)
+        facts.update(snapshot_id=snapshot.id, snapshot_time=snapshot.time)
+        # restic retries a missing pack for most of a minute before giving up, so
+        # the index is checked against the pack files first (alongside the listing).
+        nodes, present, indexes = _parallel(
+            lambda: ops.list_nodes(repo, snapshot.id),
+            lambda: ops.list_packs(repo),
+            lambda: ops.list_indexes(repo),
+        )
+        referenced: set[str] = set()
+        for packs in _parallel(*(_index_reader(repo, index_id) for index_id in indexes)):
+            referenced |= packs
+        missing = sorted(referenced - present)
+        if missing:
+            shown = ", ".join(pack[:12] for pack in missing[:3])
+            raise Stop(
+                Status.CRITICAL,
+                f"{len(missing)} pack file(s) referenced by the index are missing from "
+                f"the repository: {shown}",
+            )
+    files = [node for node in nodes if node.type == "file"]
+    full_size = sum(node.size for node in files)
+    facts.update(full_size_bytes=full_size)
+    if options.sample:
+        expected = rng.sample(files, min(options.sample, len(files)))
+        includes = [node.path for node in expected]
+    else:
+        expected, includes = nodes, []
+    expected_files = [node for node in expected if node.type == "file"]
+    needed = sum(node.size for node in expected_files)
+    facts.update(files_expected=len(expected_files))
+    scratch_mod.check_space(settings.scratch_dir, needed, settings.reserve)
+    scratch = scratch_mod.create(settings.scratch_dir)
+    holder.append(scratch)
+    with timer.phase("restore"), progress.watch("restore", needed, scratch.tree):
+        try:
+            with_lock_retry(
+                repo, now, lambda: ops.restore(repo, snapshot.id, scratch.tree, includes)
+            )
+        except ops.ResticFailure as failure:
+            if failure.kind == ops.KIND_NO_SPACE:
+                raise Stop(Status.UNKNOWN, f"scratch disk full: {failure}") from failure
+            raise
+    with timer.phase("verify"):
+        _verify(scratch, expected, bool(options.sample), options, progress, facts)
+    if settings.read_data_subset:
+        subset = ops.rotating_subset(settings.read_data_subset, now)
+        with timer.phase("check"):
+            try:
+                with_lock_retry(repo, now, lambda: ops.check_subset(repo, subset))
+            except ops.ResticFailure as failure:
+                if failure.kind in (ops.KIND_LOCKED, ops.KIND_UNREACHABLE):
+                    facts.update(notes=(*facts.outcome.notes, f"check skipped: {failure}"))
+                else:
+                    raise Stop(
+                        Status.CRITICAL, f"restic check --read-data-subset {subset}: {failure}"
+                    ) from failure
+            else:
+                facts.update(notes=(*facts.outcome.notes, f"read-data-subset {subset} clean"))
+    return True
+
+
+def _index_reader(repo: Restic, index_id: str) -> Callable[[], set[str]]:
+    return lambda: ops.index_packs(repo, index_id)
+
+
+def _parallel(*calls: Callable[[], Any]) -> list[Any]:
+    """Run calls at once (each starts a restic); return their results in order."""
+    if len(calls) <= 1:
+        return [call() for call in calls]
+    with ThreadPoolExecutor(max_workers=min(4, len(calls))) as pool:
+        futures = [pool.submit(call) for call in calls]
+        return [future.result() for future in futures]
+
+
+def _verify(
+    scratch: scratch_mod.Scratch,
+    expected: list[ops.Node],
+    sample: bool,
+    options: Options,
+    progress: Progress,
+    facts: Facts,
+) -> None:
+    restored = walk_tree(scratch.tree)
+    mismatches = compare_tree(expected, restored, allow_extra_dirs=sample)
+    files = [
+        node for node in expected
+        if node.type == "file" and node.path in restored and restored[node.path].type == "file"
+    ]
+    total = sum(restored[node.path].size for node in files)
+    with progress.phase("verify", total) as advance:
+        hashed = hash_files(
+            [scratch.tree + node.path for node in files],
+            workers=options.hash_workers,
+            progress=advance,
+        )
+    hashes: dict[str, str] = {}
+    for node, item in zip(files, hashed, strict=True):
+        if item.sha256 is None:
+            mismatches.append(Mismatch(node.path, f"read error: {item.error}"))
+        else:
+            hashes[node.path] = item.sha256
+    live = compare_live(files, hashes, options.live_root)
+    mismatches.extend(live.mismatches)
+    facts.update(
+        files_restored=len(files),
+        bytes_restored=total,
+        files_verified=len(hashes),
+        mismatches=tuple(sorted(mismatches, key=lambda m: m.path)),
+        changed_since=live.changed_since,
+        live_compared=live.compared,
+    )
+
+
+def _cleanup(
+    holder: list[scratch_mod.Scratch], keep: bool, facts: Facts, timer: PhaseTimer
+) -> None:
+    if not holder:
+        return
+    scratch = holder[0]
+    with timer.phase("cleanup"):
+        if keep:
+            scratch_mod.keep(scratch)
+            facts.update(cleanup="kept", kept_path=scratch.tree)
+            return
+        try:
+            scratch_mod.remove_tree(scratch.root)
+        except OSError as error:
+            facts.update(cleanup=f"failed: {scratch.root}: {error.strerror or error}")
+            log.warning("cannot remove scratch folder %s: %s", scratch.root, error)
+        else:
+            facts.update(cleanup="removed")
+
