@@ -58,21 +58,29 @@ def load_jobs(ctx: Context) -> tuple[Config, list[JobSpec]]:
 
 @contextmanager
 def service_lock(config: Config, ctx: Context) -> Iterator[None]:
-    """Hold the one-service-per-store lock for the block. Raise StateError if taken."""
-    path = config.schedule.lock_file
-    if path is None and not config.state.url:
+    """Hold the one-service-per-store locks for the block. Raise StateError if taken.
+
+    The store itself is always locked (a file beside a SQLite database, an advisory
+    lock in PostgreSQL), whatever `schedule.lock_file` says; that file is locked too.
+    """
+    paths: list[str] = []
+    if not config.state.url:
         from durability.state.store import default_sqlite_path
 
-        path = default_lock_path(config.state.path or default_sqlite_path())
-    lock = FileLock(path) if path else None
-    if lock is not None:
-        lock.acquire()
+        paths.append(default_lock_path(config.state.path or default_sqlite_path()))
+    if config.schedule.lock_file and config.schedule.lock_file not in paths:
+        paths.append(config.schedule.lock_file)
+    held: list[FileLock] = []
     try:
+        for path in paths:
+            lock = FileLock(path)
+            lock.acquire()
+            held.append(lock)
         if config.state.url:
             acquire_store_lock(ctx.store())
         yield
     finally:
-        if lock is not None:
+        for lock in reversed(held):
             lock.release()
 
 

@@ -239,12 +239,14 @@ class Service:
             ctx.close()
         run = JobRun(name, started, seconds, report)
         self.runs.append(run)
-        log.info("%s: %s - %s (%.1fs)", name, report.status.name, report.summary, seconds)
+        # A problem is worth the operator's journal at the default level; routine runs not.
+        level = logging.INFO if report.status.name == "OK" else logging.WARNING
+        log.log(level, "%s: %s - %s (%.1fs)", name, report.status.name, report.summary, seconds)
         return run
 
     def _record(self, ctx: Context, report: Report) -> Report:
         try:
-            ctx.store().record_report(report)
+            ctx.store().record_report(recordable(report))
         except StateError as error:
             log.warning("%s: history not recorded: %s", report.check, error)
             return replace(report, notes=(*report.notes, f"history not recorded: {error}"))
@@ -278,6 +280,21 @@ class Service:
                         node=settings.node_name)
         except ProbeError as error:
             log.warning("%s: not sent to the fleet server: %s", report.check, error)
+
+
+def recordable(report: Report) -> Report:
+    """Given a report, return it with one result standing for the run if it has none.
+
+    A check that found nothing to judge ("no md arrays") still ran; history and the
+    status page must show that it did, and when.
+    """
+    if report.results:
+        return report
+    from durability.model import Result
+
+    stand_in = Result(check=report.check, target=report.check, status=report.status,
+                      summary=report.summary)
+    return replace(report, results=(stand_in,))
 
 
 def describe_next_runs(service: Service) -> list[str]:
