@@ -17,6 +17,7 @@ from durability.config.schema import build, sample_lines, setting
 from durability.config.service import ScheduleSettings
 from durability.config.snapshots import SnapshotSettings, SourceSettings
 from durability.config.state import StateSettings
+from durability.config.status import StatusSettings
 from durability.config.web import WebSettings
 from durability.errors import ConfigError
 
@@ -57,6 +58,7 @@ class Config:
     remind: RemindSettings = setting(factory=RemindSettings, help="Customer reminders.")
     web: WebSettings = setting(factory=WebSettings, help="Customer links and status page.")
     schedule: ScheduleSettings = setting(factory=ScheduleSettings, help="Jobs of `durability run`.")
+    status: StatusSettings = setting(factory=StatusSettings, help="Status page and fleet.")
     path: str | None = None
 
 

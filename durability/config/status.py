@@ -1,0 +1,38 @@
+"""`[status]`: the status page login, the fleet's node tokens and customer placement."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from durability.config.schema import setting
+
+
+@dataclass(frozen=True)
+class StatusSettings:
+    """Who may see the status page, which nodes may report, and where customers live."""
+
+    users_file: str | None = setting(
+        None,
+        help="Status page logins, one 'USER:HASH' a line (make a line with "
+        "`python -m durability.web.auth USER`). Unset: the status page is closed.",
+        example='"/etc/durability/status-users"',
+    )
+    node_tokens_file: str | None = setting(
+        None,
+        help="Nodes allowed to report, one 'NODE:SHA256-OF-TOKEN' a line (make one with "
+        "`python -m durability.web.fleet NODE`). Unset: the fleet endpoint is closed.",
+        example='"/etc/durability/fleet-nodes"',
+    )
+    placement_file: str | None = setting(
+        None,
+        help="CSV 'customer_id,node,source': which node and snapshot source hold each "
+        "customer, for the 3-2-1 picture.",
+        example='"/etc/durability/placement.csv"',
+    )
+    session_lifetime: float = setting(
+        12 * 3600.0, kind="duration", help="How long a status page login lasts."
+    )
+    chart_days: int = setting(30, minimum=1, maximum=400, help="Days shown in the charts.")
+    customers_per_page: int = setting(
+        200, minimum=10, maximum=5000, help="Customers per page of the 3-2-1 table."
+    )
