@@ -27,7 +27,8 @@ examples:
 """
 
 
-def _moment(text: str) -> datetime:
+def moment(text: str) -> datetime:
+    """Parse --now (ISO-8601; without an offset, UTC)."""
     from durability.remind.customers import parse_copy_time
 
     try:
@@ -42,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="render what would be sent; send and record nothing")
     parser.add_argument("--eml-dir", metavar="DIR", type=Path,
                         help="with --dry-run: write one .eml file per message into DIR")
-    parser.add_argument("--now", type=_moment, metavar="ISO-8601",
+    parser.add_argument("--now", type=moment, metavar="ISO-8601",
                         help="the clock for everything (due dates, the cap, Date, links)")
 
 

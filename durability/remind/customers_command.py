@@ -32,6 +32,10 @@ examples:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the import, list and show subcommands."""
+    from durability.remind.command import moment
+
+    parser.add_argument("--now", type=moment, metavar="ISO-8601",
+                        help="the clock (import time, due states)")
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     imp = sub.add_parser("import", help="import or update customers from a CSV file")
     imp.add_argument("file", metavar="FILE.csv")
@@ -44,6 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     """Run the chosen subcommand."""
+    if args.now is not None:
+        ctx.now = args.now
     if args.action == "import":
         return _import(args.file, ctx)
     if args.action == "list":

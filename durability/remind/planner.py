@@ -18,6 +18,7 @@ from durability.remind.records import (
     CLAIMED,
     DELIVERED_STATES,
     FAILED,
+    HANDING,
     REFUSED,
     CustomerState,
 )
@@ -111,7 +112,7 @@ def evaluate_customer(
             if entry.handed_at is not None and (last_handed is None
                                                 or entry.handed_at > last_handed):
                 last_handed = entry.handed_at
-        elif entry.state == CLAIMED:
+        elif entry.state in (CLAIMED, HANDING):
             in_flight = True
         elif entry.state in (FAILED, REFUSED):
             retry = True

@@ -5,9 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-# Outbox states. `claimed`: handed (or about to be handed) to SMTP, no answer recorded
-# yet. `uncertain`: a claim left by a process that died; never resent automatically.
-CLAIMED, SENT, FAILED, REFUSED, UNCERTAIN = "claimed", "sent", "failed", "refused", "uncertain"
+# Outbox states. `claimed`: reserved by a run, not yet handed over. `handing`: the
+# message body is being handed to the server, no answer recorded yet. `uncertain`: a
+# `handing` left by a run that died; the customer may have it, so it is never resent.
+# A `claimed` left by a dead run was never handed over and becomes `failed` (resent).
+CLAIMED, HANDING = "claimed", "handing"
+SENT, FAILED, REFUSED, UNCERTAIN = "sent", "failed", "refused", "uncertain"
 # States that count as a reminder the customer (may) have received.
 DELIVERED_STATES = (SENT, UNCERTAIN)
 

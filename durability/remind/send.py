@@ -7,6 +7,7 @@ and become `uncertain` instead of being sent again.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -173,7 +174,8 @@ def _send_batch(
                                planned.step, message_id, customer.email, clock()):
                 summary.skipped += 1
                 continue
-            outcome = _hand_over(session, message, config, customer.email, sleep)
+            outcome = _hand_over(session, message, config, customer.email, sleep,
+                                 functools.partial(state.mark_handing, store, planned.key))
             _record(store, planned, outcome, clock(), summary)
     finally:
         session.close()
@@ -181,7 +183,7 @@ def _send_batch(
 
 def _hand_over(
     session: smtp.SmtpSession, message: EmailMessage, config: Config, recipient: str,
-    sleep: Callable[[float], None],
+    sleep: Callable[[float], None], before_body: Callable[[], None],
 ) -> smtp.Outcome:
     outcome = smtp.Outcome(smtp.TEMPORARY, None, "not attempted")
     for attempt in range(config.smtp.retries + 1):
@@ -192,7 +194,7 @@ def _hand_over(
                     session.open()
                 except smtp.SmtpUnavailable as error:
                     return smtp.Outcome(smtp.TEMPORARY, None, str(error))
-        outcome = session.send(message, config.smtp.from_, recipient)
+        outcome = session.send(message, config.smtp.from_, recipient, before_body)
         if outcome.kind != smtp.TEMPORARY:
             return outcome
         log.info("temporary answer for %s: %s", recipient, outcome.answer)

@@ -13,6 +13,7 @@ import re
 import smtplib
 import socket
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 
@@ -98,11 +99,18 @@ class SmtpSession:
             raise SmtpUnavailable(f"SMTP {where}: cannot connect: {_reason(error)}") from error
         self._conn = conn
 
-    def send(self, message: EmailMessage, sender: str, recipient: str) -> Outcome:
+    def send(
+        self, message: EmailMessage, sender: str, recipient: str,
+        before_body: Callable[[], None] = lambda: None,
+    ) -> Outcome:
         """Hand one message for one recipient to the server and return its answer.
 
+        `before_body` runs when the server is ready for the body, just before it is sent
+        (the point after which the server may have the message); if it raises, the
+        session is dropped without sending the body and the error propagates.
         Never raises for an answer of the server: a refusal is an Outcome. A lost
-        connection before DATA is TEMPORARY (the server has nothing), after it UNCERTAIN.
+        connection before the body is TEMPORARY (the server has nothing), after it
+        UNCERTAIN.
         """
         if self._conn is None:
             return Outcome(TEMPORARY, None, "not connected")
@@ -126,6 +134,11 @@ class SmtpSession:
             return Outcome(TEMPORARY, None, f"connection lost before the message: "
                                             f"{_reason(error)}")
         payload = _dot_stuff(message.as_bytes())
+        try:
+            before_body()
+        except BaseException:
+            self._drop()  # the server discards a message whose body never ended
+            raise
         try:
             conn.send(payload + b".\r\n")
             code, answer = conn.getreply()

@@ -1,10 +1,12 @@
 """The reminder tables in the state store: customers, events, the outbox and a run lock.
 
 The outbox is the ledger that makes sending at-most-once: a message is claimed (its
-row written as `claimed`) in a committed transaction before it is handed to SMTP, and
-the server's answer is recorded afterwards. A claim found at the start of a later run
-belongs to a process that died in between, so it becomes `uncertain` and is never
-resent automatically.
+row written as `claimed`) in a committed transaction before anything is sent, marked
+`handing` (committed) just before its body goes to the server, and the server's answer
+is recorded afterwards. At the start of a later run, a `claimed` row belongs to a
+process that died before handing it over (it becomes `failed` and is sent again); a
+`handing` row to one that died with the outcome unknown (it becomes `uncertain` and is
+never resent automatically).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from durability.remind.records import (
     CLAIMED,
     DELIVERED_STATES,
     FAILED,
+    HANDING,
     REFUSED,
     SENT,
     UNCERTAIN,
@@ -378,21 +381,33 @@ def handed_since(store: Store, since: datetime) -> int:
     return int(row[0]) if row else 0
 
 
-def mark_abandoned_claims(store: Store, now: datetime) -> int:
-    """Turn claims left by a dead run into `uncertain`; return how many.
+def mark_handing(store: Store, key: str) -> None:
+    """Record that the message body is about to be handed to the server."""
+    with store.transaction():
+        store.execute("UPDATE remind_outbox SET state = ? WHERE msg_key = ? AND state = ?",
+                      (HANDING, key, CLAIMED))
 
-    Call only while holding the run lock: then no live run has a claim open.
+
+def mark_abandoned_claims(store: Store, now: datetime) -> int:
+    """Settle what a dead run left; return how many messages became `uncertain`.
+
+    `handing` rows become `uncertain` (never resent); `claimed` rows were never handed
+    over and become `failed` (sent by this run). Call only while holding the run lock:
+    then no live run has a claim open.
     """
     migrate(store)
     with store.transaction():
         row = store.query_one(
-            "SELECT COUNT(*) FROM remind_outbox WHERE state = ?", (CLAIMED,))
+            "SELECT COUNT(*) FROM remind_outbox WHERE state = ?", (HANDING,))
         count = int(row[0]) if row else 0
-        if count:
-            store.execute(
-                "UPDATE remind_outbox SET state = ?, done_at = ?, answer = ? WHERE state = ?",
-                (UNCERTAIN, isoformat_z(now),
-                 "the sending run stopped before the server's answer was recorded", CLAIMED))
+        store.execute(
+            "UPDATE remind_outbox SET state = ?, done_at = ?, answer = ? WHERE state = ?",
+            (UNCERTAIN, isoformat_z(now),
+             "the sending run stopped before the server's answer was recorded", HANDING))
+        store.execute(
+            "UPDATE remind_outbox SET state = ?, done_at = ?, answer = ? WHERE state = ?",
+            (FAILED, isoformat_z(now), "the sending run stopped before handing it over",
+             CLAIMED))
     return count
 
 
