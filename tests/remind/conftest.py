@@ -62,7 +62,7 @@ class Handler:
             await asyncio.sleep(0.05)
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
-                          rcpt_options: list[str]) -> str:  # noqa: N802
+                          rcpt_options: list[str]) -> str:
         self.rcpt_count += 1
         if address in self.refuse:
             return "550 5.1.1 mailbox unavailable"
@@ -75,7 +75,7 @@ class Handler:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.data_count += 1
         self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos),
                                       bytes(envelope.original_content or envelope.content)))
