@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from durability.config.schema import setting
 
 SOURCE_KINDS = ("s3", "ebs", "aws-backup", "restic")
+
+
+def _check_pattern(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        compiled = re.compile(value)
+    except re.error as error:
+        return f"not a valid regular expression: {error}"
+    unknown = set(compiled.groupindex) - {"set", "backup"}
+    if unknown:
+        return f"unknown named group(s) {', '.join(sorted(unknown))}; use (?P<set>...) and (?P<backup>...)"
+    return None
 
 
 @dataclass(frozen=True)
@@ -36,9 +50,22 @@ class SourceSettings:
     )
     group_by: str | None = setting(
         None,
-        help="s3: regular expression over the key; objects whose first group (or whole "
-        "match) is equal form one backup set.",
-        example=r'"^(?P<set>[^/]+)/"',
+        help="s3: regular expression over the key (after the prefix). The named group "
+        "`set` (else the first group, else the whole match) names the backup set, judged "
+        "alone; the optional group `backup` joins the objects of one backup (a date in the "
+        "key). Keys that do not match are counted and ignored. Unset: all objects under the "
+        "prefix form one set and each object is one backup.",
+        example=r'"^(?P<set>[^/]+)/(?P<backup>\\d{4}-\\d{2}-\\d{2})"',
+        check=_check_pattern,
+    )
+    retries: int = setting(
+        5, minimum=1, maximum=20,
+        help="s3/ebs/aws-backup: attempts per request, with backoff, on throttling "
+        "(SlowDown, 503) and timeouts.",
+    )
+    timeout: float = setting(
+        60.0, kind="duration",
+        help="Network timeout of one request (S3/AWS), or of one restic call times ten.",
     )
     # EBS
     volume_ids: tuple[str, ...] = setting(factory=tuple, help="ebs: volume ids.")

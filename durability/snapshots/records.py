@@ -1,0 +1,75 @@
+"""The plain records every snapshot source returns, and the protocol they implement."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One backup of one set, as the provider reports it.
+
+    `complete` is the provider's own verdict (restic: always; EBS: state completed;
+    AWS Backup: status COMPLETED). `size_bytes` is the restore size where known.
+    `encrypted` is None where the provider does not say.
+    """
+
+    id: str
+    time: datetime
+    complete: bool = True
+    state: str = "completed"
+    size_bytes: int | None = None
+    encrypted: bool | None = None
+    progress: float | None = None
+    objects: int | None = None
+
+
+@dataclass(frozen=True)
+class BackupSet:
+    """What was gathered about one backup set: its newest snapshots and its counts.
+
+    To keep memory bounded by the number of sets, a source may keep only the newest
+    complete snapshots (`snapshots`, oldest first) and count the rest: `count` is the
+    number of complete snapshots, `incomplete` lists the pending or failed ones newer
+    than the newest complete one (all of them when there is none).
+    """
+
+    name: str
+    snapshots: tuple[Snapshot, ...] = ()
+    count: int = 0
+    incomplete: tuple[Snapshot, ...] = ()
+    facts: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Listing:
+    """Everything gathered from one source in one run.
+
+    `sets` maps each set name to what was found ("" for a source that is one set).
+    `immutable`/`encrypted` are source-wide facts (None: the provider does not say),
+    with `immutable_detail` saying why. `problems` are source-wide findings that are
+    WARNINGs by themselves (a stale lock), `notes` are facts shown as details.
+    """
+
+    source: str
+    kind: str
+    sets: Mapping[str, BackupSet]
+    immutable: bool | None = None
+    immutable_detail: str = ""
+    encrypted: bool | None = None
+    problems: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    facts: Mapping[str, Any] = field(default_factory=dict)
+
+
+class SnapshotSource(Protocol):
+    """One configured source of snapshots (S3, EBS, AWS Backup, restic)."""
+
+    name: str
+
+    def gather(self, now: datetime) -> Listing:
+        """Return what the provider reports. Raise DurabilityError if it cannot be listed."""
+        ...
