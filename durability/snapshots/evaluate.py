@@ -206,7 +206,9 @@ def evaluate_set(
         size = (
             f", newest {format_bytes(newest.size_bytes)}" if newest.size_bytes is not None else ""
         )
-        summary = f"newest {_ago((now - newest.time).total_seconds())}, {count} snapshot{'s' if count != 1 else ''}{size}"
+        plural = "s" if count != 1 else ""
+        age = _ago((now - newest.time).total_seconds())
+        summary = f"newest {age}, {count} snapshot{plural}{size}"
     details = [text for _, text in ordered] + details + list(listing.notes)
     return Result(
         check=CHECK,
