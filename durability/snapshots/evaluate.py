@@ -157,7 +157,7 @@ def evaluate_set(
                 details.append(
                     f"latest attempt {failed[-1].state} at {isoformat_z(failed[-1].time)}"
                 )
-    if count < policy.min_count:
+    if newest is not None and count < policy.min_count:
         problems.append(
             (
                 Status.WARNING,
