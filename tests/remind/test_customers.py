@@ -132,6 +132,7 @@ def test_customers_show_unknown_id_exits_3(
 
 def test_customers_import_disk_full_store_clear_error_nothing_imported(
     cli: Any, write_config: Callable[[str], Path], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import sqlite3
 
@@ -150,16 +151,14 @@ def test_customers_import_disk_full_store_clear_error_nothing_imported(
 
     original = store_module.open_sqlite
 
-    def limited(path: str) -> Any:
-        opened = original(path)
-        opened.connection.execute(f"PRAGMA max_page_count = {pages + 2}")
+    def limited(*args: Any, **kwargs: Any) -> Any:
+        opened = original(*args, **kwargs)
+        opened.connection.cursor().execute(f"PRAGMA max_page_count = {pages + 2}")
         return opened
 
-    store_module.open_sqlite = limited
-    try:
-        result = cli("--config", config, "customers", "import", big)
-    finally:
-        store_module.open_sqlite = original
+    monkeypatch.setattr(store_module, "open_sqlite", limited)
+    result = cli("--config", config, "customers", "import", big)
+    monkeypatch.undo()
     assert result.code == 3
     assert "full" in result.stderr
     assert [c["id"] for c in _customers(cli, config)] == ["c-0"]

@@ -73,7 +73,9 @@ def test_remind_each_security_delivers_checked_headers(
     assert '<a href="https://links.hosting.example/l/snooze/' in html
     assert "<img" not in html  # no tracking pixels
     english = by_to["ann@example.com"]
-    assert "October 1, 2026, 55 days ago" in english.get_body(("plain",)).get_content()
+    plain = english.get_body(("plain",))
+    assert plain is not None
+    assert "October 1, 2026, 55 days ago" in plain.get_content()
 
 
 def test_remind_rerun_sends_none(
