@@ -1,0 +1,302 @@
+"""The `durability-helper` command line: enroll, copy, confirm, status.
+
+Exit codes: 0 done, 1 failed (one line on stderr says why), 2 usage error. This is not
+a monitoring plugin, so argparse's usual 2 for a usage error stays. `main` is the only
+place that exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import NoReturn
+
+from durability.errors import DurabilityError
+from durability.helper.folder import Folder, HelperError, default_cache, default_folder
+
+EPILOG = """\
+three steps:
+  durability-helper enroll /media/you/BACKUP     once per external disk
+  durability-helper copy ~/Documents ~/backup-2026-11.tar.gz
+  durability-helper confirm 'https://…/l/confirm/…'   the link from the reminder email
+
+`copy --confirm-url URL` does the last two at once; `copy` alone copies the folders of
+the previous copy (that is what the plug-in trigger runs). Settings, passwords and
+receipts live in $XDG_CONFIG_HOME/durability-helper (mode 0700).
+
+exit codes: 0 done, 1 failed (the reason is on stderr), 2 wrong usage.
+"""
+
+log = logging.getLogger("durability.helper")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of durability-helper."""
+    parser = argparse.ArgumentParser(
+        prog="durability-helper",
+        description="Copy your data to your own external disk, verified, and tell your "
+        "provider it is done.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=_version())
+    parser.add_argument(
+        "--config-dir", metavar="DIR",
+        help="settings, passwords and receipts (default: $XDG_CONFIG_HOME/durability-helper)",
+    )
+    parser.add_argument("--restic", metavar="PATH", default="restic", help="the restic program")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="say more")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    enroll = commands.add_parser(
+        "enroll", help="make an external disk a backup disk",
+        description="Mark the disk mounted at MOUNTPOINT and create an encrypted restic "
+        "repository on it. Nothing is written to a disk that was not enrolled.",
+    )
+    enroll.add_argument("mountpoint", metavar="MOUNTPOINT")
+    enroll.add_argument(
+        "--password-command", metavar="CMD", default="",
+        help="get the password from this command (e.g. 'pass show backup-disk') instead "
+        "of a generated password file",
+    )
+
+    copy = commands.add_parser(
+        "copy", help="copy folders or files to every enrolled disk that is plugged in",
+        description="Back up PATHs to every enrolled disk that is mounted, verify each copy "
+        "by reading it back, and keep a receipt. Without PATHs, the PATHs of the previous "
+        "copy are used.",
+    )
+    copy.add_argument("paths", nargs="*", metavar="PATH")
+    copy.add_argument(
+        "--confirm-url", metavar="URL",
+        help="the confirm link from your reminder email: send the receipt to your provider",
+    )
+    copy.add_argument(
+        "--wait", type=float, default=0.0, metavar="SECONDS",
+        help="wait up to SECONDS for an enrolled disk to be mounted (for the plug-in trigger)",
+    )
+    copy.add_argument(
+        "--read-data-subsets", type=_positive, default=10, metavar="N",
+        help="read back 1/N of the disk's data per copy, a different part each time "
+        "(1 = all of it; default 10)",
+    )
+    copy.add_argument(
+        "--sample", type=_non_negative, default=20, metavar="N",
+        help="restore N files at random and compare them with the originals (default 20)",
+    )
+    copy.add_argument(
+        "--progress", choices=("auto", "always", "never"), default="auto",
+        help="show steps on stderr (auto: on a terminal)",
+    )
+    copy.add_argument(
+        "--notify", choices=("auto", "always", "never"), default="auto",
+        help="desktop notification at the end (auto: where notify-send and a desktop exist)",
+    )
+
+    confirm = commands.add_parser(
+        "confirm", help="tell your provider about your latest verified copy",
+        description="Send the newest receipt, and any still waiting, to the confirm link "
+        "from your reminder email.",
+    )
+    confirm.add_argument("url", nargs="?", metavar="URL", help="the confirm link")
+
+    status = commands.add_parser("status", help="enrolled disks and their last copies")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    return parser
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
+def _version() -> str:
+    from durability import __version__
+
+    return f"durability-helper {__version__}"
+
+
+def _say(message: str) -> None:
+    sys.stdout.write(message + "\n")
+    sys.stdout.flush()
+
+
+def _warn(message: str) -> None:
+    sys.stderr.write(f"durability-helper: {message}\n")
+
+
+def cmd_enroll(args: argparse.Namespace, folder: Folder) -> int:
+    """Run `enroll` and return the exit code."""
+    from durability.helper.enroll import recovery_text, run_enroll
+
+    with folder.locked():
+        enrolled = run_enroll(
+            args.mountpoint, folder, datetime.now(UTC),
+            password_command=args.password_command,
+            restic_binary=args.restic,
+            cache_dir=str(default_cache() / "restic"),
+        )
+    _say(recovery_text(enrolled))
+    return 0
+
+
+def cmd_copy(args: argparse.Namespace, folder: Folder) -> int:
+    """Run `copy` and return the exit code."""
+    from dataclasses import replace
+
+    from durability.helper.copy import CopyOptions, run_copy
+    from durability.helper.notify import Progress, notify
+    from durability.helper.receipts import check_confirm_url, queue_receipt
+
+    url = check_confirm_url(args.confirm_url) if args.confirm_url else ""
+    progress = Progress(mode=args.progress if not args.verbose else "always")
+    options = CopyOptions(
+        restic_binary=args.restic,
+        cache_dir=str(default_cache() / "restic"),
+        subsets=args.read_data_subsets,
+        sample_files=args.sample,
+        wait_seconds=args.wait,
+    )
+    with folder.locked():
+        state = folder.load()
+        paths = list(args.paths) or list(state.paths)
+        if not paths:
+            raise HelperError("what should be copied? give the folders or files: copy PATH...")
+        try:
+            outcome = run_copy(paths, folder, datetime.now(UTC), options, progress)
+        except HelperError as error:
+            notify("Backup copy not made", str(error), urgent=True, mode=args.notify)
+            raise
+        state = folder.load()
+        url = url or state.confirm_url
+        from durability.helper.copy import resolve_paths
+
+        folder.save(replace(state, paths=tuple(resolve_paths(paths)), confirm_url=url))
+        for note in outcome.notes:
+            _warn(note)
+        for disk in outcome.disks:
+            if disk.receipt is None:
+                _warn(disk.error)
+                continue
+            receipt = disk.receipt
+            _say(
+                f"disk {disk.disk}: copied {receipt.files} files "
+                f"({_size(receipt.bytes)}), verified; snapshot {receipt.snapshot_id[:8]}"
+            )
+            if url:
+                queue_receipt(folder.path, receipt, url)
+        # An unreachable provider only delays the receipt: the copy itself is done.
+        _send_pending(folder)
+    if outcome.ok:
+        notify("Backup copy made", "Your copy was verified.", mode=args.notify)
+    else:
+        failed = [d.error for d in outcome.disks if d.receipt is None]
+        notify("Backup copy failed", failed[0], urgent=True, mode=args.notify)
+    return 0 if outcome.ok else 1
+
+
+def _size(count: int) -> str:
+    from durability.units import format_bytes
+
+    return format_bytes(count)
+
+
+def _send_pending(folder: Folder) -> bool:
+    """Send queued receipts, report each answer, and return True if none failed."""
+    from durability.helper.receipts import flush_pending
+
+    ok = True
+    for outcome in flush_pending(folder.path):
+        if outcome.kind == "confirmed":
+            _say(outcome.message + (f" (customer {outcome.customer})" if outcome.customer else ""))
+        else:
+            ok = False
+            _warn(outcome.message)
+    return ok
+
+
+def cmd_confirm(args: argparse.Namespace, folder: Folder) -> int:
+    """Run `confirm` and return the exit code."""
+    from dataclasses import replace
+
+    from durability.helper.receipts import (
+        check_confirm_url,
+        list_receipts,
+        pending,
+        queue_receipt,
+    )
+
+    with folder.locked():
+        state = folder.load()
+        url = check_confirm_url(args.url) if args.url else state.confirm_url
+        if not url:
+            raise HelperError("give the confirm link from your reminder email: confirm URL")
+        receipts = [r for r in list_receipts(folder.path) if r.verified]
+        if not receipts and not pending(folder.path):
+            raise HelperError("no verified copy yet: run `durability-helper copy PATH...` first")
+        if receipts:
+            queue_receipt(folder.path, receipts[-1], url)
+        if args.url:
+            folder.save(replace(state, confirm_url=url))
+        return 0 if _send_pending(folder) else 1
+
+
+def cmd_status(args: argparse.Namespace, folder: Folder) -> int:
+    """Run `status` and return the exit code."""
+    from durability.helper.status import gather_status, render_status
+
+    view = gather_status(folder)
+    _say(json.dumps(view.as_json(), indent=2) if args.json else render_status(view))
+    return 0
+
+
+COMMANDS = {"enroll": cmd_enroll, "copy": cmd_copy, "confirm": cmd_confirm, "status": cmd_status}
+
+
+def dispatch(argv: Sequence[str]) -> int:
+    """Parse argv, run the command and return its exit code (argparse exits on usage)."""
+    args = build_parser().parse_args(list(argv))
+    level = logging.WARNING if args.verbose == 0 else logging.INFO if args.verbose == 1 else (
+        logging.DEBUG
+    )
+    logging.basicConfig(level=level, stream=sys.stderr,
+                        format="durability-helper: %(levelname)s: %(message)s")
+    folder = Folder(Path(args.config_dir) if args.config_dir else default_folder())
+    try:
+        return COMMANDS[args.command](args, folder)
+    except DurabilityError as error:
+        _warn(str(error))
+        return 1
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    """Entry point of `durability-helper`."""
+    try:
+        code = dispatch(sys.argv[1:] if argv is None else argv)
+    except KeyboardInterrupt:
+        _warn("interrupted (no receipt was written for an unfinished copy)")
+        code = 1
+    except BrokenPipeError:
+        code = 1
+    except OSError as error:
+        _warn(f"{error.filename or ''}: {error.strerror or error}".lstrip(": "))
+        code = 1
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

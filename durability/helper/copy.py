@@ -1,0 +1,376 @@
+"""`durability-helper copy`: back up to every enrolled disk present, verify, keep a receipt.
+
+For each enrolled disk that is mounted: `restic backup` of the chosen paths, then a
+check that reads back one rotating part of the data (`check --read-data-subset=K/N`),
+then a restore of a random sample of files compared with the source. Only a copy that
+passed all of that, on a disk that stayed mounted throughout, gets a receipt.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from durability.errors import ParseError
+from durability.helper import disks
+from durability.helper.folder import DiskRecord, Folder, HelperError, HelperState
+from durability.helper.notify import Progress
+from durability.helper.receipts import Receipt, disk_hash, save_receipt
+from durability.helper.repo import (
+    TAG,
+    FileNode,
+    HelperRestic,
+    choose_sample,
+    disk_full_message,
+    explain,
+    free_bytes,
+    include_pattern,
+    make_restic,
+    next_subset,
+    parse_backup_summary,
+    parse_ls_files,
+    read_only_message,
+    sha256_file,
+    tree_size,
+)
+from durability.restic import ResticError, parse_snapshots
+from durability.units import format_bytes
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CopyOptions:
+    """How `copy` runs; tests point the roots and the random source elsewhere."""
+
+    restic_binary: str = "restic"
+    cache_dir: str | None = None
+    subsets: int = 10
+    sample_files: int = 20
+    sample_bytes: int = 256 * 1024 * 1024
+    seed: int | None = None
+    wait_seconds: float = 0.0
+    proc_root: str = "/proc"
+    sys_root: str = "/sys"
+    use_udev: bool | None = None
+
+
+@dataclass(frozen=True)
+class DiskOutcome:
+    """What happened on one disk: a receipt, or the error that prevented one."""
+
+    disk: str
+    receipt: Receipt | None = None
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class CopyOutcome:
+    """What `copy` did on every enrolled disk."""
+
+    disks: tuple[DiskOutcome, ...]
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        """Return True if every present disk got a verified copy."""
+        return bool(self.disks) and all(d.receipt is not None for d in self.disks)
+
+
+def resolve_paths(paths: Sequence[str]) -> list[str]:
+    """Return the absolute paths to copy. Raise HelperError if one does not exist."""
+    resolved = []
+    for path in paths:
+        absolute = os.path.abspath(os.path.expanduser(path))
+        if not os.path.exists(absolute):
+            raise HelperError(f"{path} does not exist")
+        if not os.access(absolute, os.R_OK):
+            raise HelperError(f"{path} cannot be read")
+        resolved.append(absolute)
+    return resolved
+
+
+def isoformat(moment: datetime) -> str:
+    """Return an aware datetime as ISO-8601 UTC with a Z."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def find_present(
+    state: HelperState, options: CopyOptions, progress: Progress
+) -> tuple[list[disks.Present], list[str]]:
+    """Return the enrolled disks mounted now (waiting up to options.wait_seconds) and notes."""
+    enrolled = [(d.disk_id, d.fs_uuid) for d in state.disks]
+    deadline = time.monotonic() + options.wait_seconds
+    while True:
+        try:
+            present, notes = disks.find_enrolled(
+                enrolled, options.proc_root, options.sys_root, use_udev=options.use_udev
+            )
+        except (OSError, ParseError) as error:
+            raise HelperError(f"cannot list the mounted disks: {error}") from error
+        if present or time.monotonic() >= deadline:
+            return present, notes
+        progress.step("waiting for an enrolled disk to be mounted…")
+        time.sleep(min(2.0, max(0.1, deadline - time.monotonic())))
+
+
+def run_copy(
+    paths: Sequence[str],
+    folder: Folder,
+    now: datetime,
+    options: CopyOptions,
+    progress: Progress,
+) -> CopyOutcome:
+    """Copy `paths` to every enrolled disk present, verify each copy, keep receipts.
+
+    Raise HelperError if nothing could be attempted (no disk enrolled or present, a
+    path missing); per-disk failures are in the outcome.
+    """
+    state = folder.load()
+    if not state.disks:
+        raise HelperError("no disk is enrolled yet: run `durability-helper enroll MOUNTPOINT`")
+    sources = resolve_paths(paths)
+    present, notes = find_present(state, options, progress)
+    if not present:
+        names = ", ".join(d.name for d in state.disks)
+        raise HelperError(
+            f"none of your enrolled disks is plugged in (enrolled: {names})"
+            + "".join(f"; {note}" for note in notes)
+        )
+    present_ids = {p.disk_id for p in present}
+    for record in state.disks:
+        if record.disk_id not in present_ids:
+            notes.append(f"disk {record.name} is not plugged in: skipped")
+    # Sampling is not cryptography; a seed makes tests repeatable.
+    rng = random.SystemRandom() if options.seed is None else random.Random(options.seed)  # noqa: S311
+    outcomes = []
+    for disk in present:
+        found = state.disk(disk.disk_id)
+        assert found is not None  # find_enrolled only returns enrolled ids
+        record = found
+        try:
+            receipt, record = copy_to_disk(disk, record, sources, folder, now, options, rng,
+                                           progress)
+        except HelperError as error:
+            message = str(error)
+            if not disks.still_mounted(disk, options.proc_root):
+                message = (
+                    f"disk {record.name} was removed or unmounted during the copy: "
+                    "plug it in again and rerun copy (no receipt was written)"
+                )
+            record = replace(record, last_error=message)
+            outcomes.append(DiskOutcome(record.name, None, message))
+        else:
+            save_receipt(folder.path, receipt)
+            outcomes.append(DiskOutcome(record.name, receipt))
+        state = state.with_disk(record)
+        folder.save(state)
+    return CopyOutcome(tuple(outcomes), tuple(notes))
+
+
+def copy_to_disk(
+    disk: disks.Present,
+    record: DiskRecord,
+    sources: Sequence[str],
+    folder: Folder,
+    now: datetime,
+    options: CopyOptions,
+    rng: random.Random,
+    progress: Progress,
+) -> tuple[Receipt, DiskRecord]:
+    """Back up, verify and return the receipt and updated record of one disk.
+
+    Raise HelperError with the customer-facing reason if anything fails.
+    """
+    name = record.name
+    mountpoint = disk.volume.mountpoint
+    if disk.volume.read_only:
+        raise HelperError(read_only_message(name))
+    shown_repository = str(Path(mountpoint, disk.marker.repository))
+    password_file = "" if record.password_command else str(folder.key_path(record.disk_id))
+    if password_file and not os.path.exists(password_file):
+        raise HelperError(
+            f"disk {name}: its password file {password_file} is missing; restore it from "
+            "your copy of the password"
+        )
+    try:
+        fd, repository = disks.open_pinned(disk, disk.marker.repository)
+    except OSError as error:
+        raise HelperError(
+            f"disk {name}: cannot open its backup folder {shown_repository}: "
+            f"{error.strerror or error}"
+        ) from error
+    try:
+        return _copy_pinned(
+            disk, record, sources, repository, shown_repository, password_file, now, options,
+            rng, progress, folder,
+        )
+    finally:
+        os.close(fd)
+
+
+def _copy_pinned(
+    disk: disks.Present,
+    record: DiskRecord,
+    sources: Sequence[str],
+    repository: str,
+    shown_repository: str,
+    password_file: str,
+    now: datetime,
+    options: CopyOptions,
+    rng: random.Random,
+    progress: Progress,
+    folder: Folder,
+) -> tuple[Receipt, DiskRecord]:
+    name = record.name
+    mountpoint = disk.volume.mountpoint
+    password_source = "the password command" if record.password_command else password_file
+    restic = make_restic(
+        repository, password_file, record.password_command,
+        binary=options.restic_binary, cache_dir=options.cache_dir,
+    )
+    _files, needed = tree_size(sources)
+    progress.step(f"disk {name}: copying {format_bytes(needed)}…")
+    try:
+        done = restic.run(["backup", "--json", "--tag", TAG, *sources])
+    except ResticError as error:
+        if error.returncode == 3:
+            raise HelperError(
+                f"disk {name}: some files could not be read, so the copy is incomplete "
+                "(run with -v to see which)"
+            ) from error
+        raise HelperError(
+            explain(error, name, needed=needed, free=free_bytes(mountpoint),
+                    password_source=password_source)
+        ) from error
+    try:
+        summary = parse_backup_summary(done.stdout)
+        # restic 0.14 reports a short id; the receipt carries the full one.
+        listed = parse_snapshots(
+            restic.run(["snapshots", "--json", summary.snapshot_id], no_lock=True).stdout
+        )
+    except (ValueError, ResticError) as error:
+        raise HelperError(f"disk {name}: the new copy cannot be found: {error}") from error
+    if len(listed) == 1:
+        summary = replace(summary, snapshot_id=listed[0].id)
+    _require_mounted(disk, options, name)
+    record = replace(record, last_copy_at=isoformat(now), last_snapshot_id=summary.snapshot_id)
+
+    subset = max(1, min(record.next_subset, options.subsets))
+    progress.step(f"disk {name}: reading back part {subset} of {options.subsets}…")
+    try:
+        restic.run(["check", f"--read-data-subset={subset}/{options.subsets}"])
+    except ResticError as error:
+        _require_mounted(disk, options, name)
+        raise HelperError(
+            f"disk {name}: verification failed, the backup on this disk is damaged "
+            f"({error}); run `restic -r {shown_repository} check` and consider a new disk"
+        ) from error
+    progress.step(f"disk {name}: restoring sample files to compare with the originals…")
+    checked = verify_sample(restic, summary.snapshot_id, options, rng, name, folder)
+    _require_mounted(disk, options, name)
+    log.info("disk %s: %d sample files matched", name, checked)
+    receipt = Receipt(
+        time=isoformat(now),
+        snapshot_id=summary.snapshot_id,
+        files=summary.files,
+        bytes=summary.bytes,
+        verified=True,
+        disk=disk_hash(record.disk_id),
+    )
+    record = replace(
+        record,
+        last_verified_at=isoformat(datetime.now(UTC)),
+        last_verified_ok=True,
+        last_error="",
+        next_subset=next_subset(subset, options.subsets),
+    )
+    return receipt, record
+
+
+def _require_mounted(disk: disks.Present, options: CopyOptions, name: str) -> None:
+    if not disks.still_mounted(disk, options.proc_root):
+        raise HelperError(
+            f"disk {name} was removed or unmounted during the copy: "
+            "plug it in again and rerun copy (no receipt was written)"
+        )
+
+
+def verify_sample(
+    restic: HelperRestic,
+    snapshot_id: str,
+    options: CopyOptions,
+    rng: random.Random,
+    name: str,
+    folder: Folder,
+) -> int:
+    """Restore a random sample of the snapshot's files and compare them with the source.
+
+    A source file changed since the copy (other size or time) is compared by size with
+    what the snapshot recorded. Return the number of files compared; raise HelperError
+    on any difference or restore error.
+    """
+    try:
+        listing = restic.run(["ls", "--json", snapshot_id])
+    except ResticError as error:
+        raise HelperError(f"disk {name}: cannot list the new copy: {error}") from error
+    files = parse_ls_files(listing.stdout)
+    sample = choose_sample(files, options.sample_files, options.sample_bytes, rng)
+    if not sample:
+        return 0
+    scratch_parent = Path(options.cache_dir or folder.path)
+    scratch_parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    scratch = tempfile.mkdtemp(prefix="verify-", dir=scratch_parent)
+    try:
+        args = ["restore", snapshot_id, "--target", scratch, "--verify"]
+        for node in sample:
+            args += ["--include", include_pattern(node.path)]
+        try:
+            restic.run(args)
+        except ResticError as error:
+            raise HelperError(
+                f"disk {name}: verification failed, files could not be read back from the "
+                f"disk ({error})"
+            ) from error
+        differing = sum(1 for node in sample if not _same(node, Path(scratch + node.path)))
+        if differing:
+            raise HelperError(
+                f"disk {name}: verification failed: {differing} of {len(sample)} sample "
+                "files came back different from the originals"
+            )
+        return len(sample)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _same(node: FileNode, restored: Path) -> bool:
+    """Return True if a restored file matches its source (or, if the source changed, the
+    size the snapshot recorded)."""
+    try:
+        got = restored.stat()
+    except OSError:
+        return False
+    if got.st_size != node.size:
+        return False
+    try:
+        source = os.stat(node.path)
+    except OSError:
+        return True  # the source is gone; restic --verify compared the content already
+    unchanged = source.st_size == node.size and (
+        node.mtime is None
+        or abs(source.st_mtime - node.mtime.timestamp()) < 1e-3
+    )
+    if not unchanged:
+        return True
+    return sha256_file(restored) == sha256_file(Path(node.path))
+
+
+__all__ = ["CopyOptions", "CopyOutcome", "DiskOutcome", "disk_full_message", "run_copy"]

@@ -1,0 +1,212 @@
+"""Receipts: the proof of one verified copy, kept locally and sent to the provider.
+
+A receipt holds the time, the snapshot id, how many files and bytes, whether the copy
+was verified, and a SHA-256 of the disk id: never a file name. Receipts for the
+provider wait in `pending/` until `durability serve` has answered; an unreachable
+provider only delays them, a refusal (tampered or expired link) drops them with a
+message, since sending again cannot help.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from durability.helper.folder import HelperError, write_private
+
+log = logging.getLogger(__name__)
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """One verified copy, as the provider receives it."""
+
+    time: str
+    snapshot_id: str
+    files: int
+    bytes: int
+    verified: bool
+    disk: str
+
+
+@dataclass(frozen=True)
+class SendOutcome:
+    """What happened to one receipt sent to the provider.
+
+    `kind` is "confirmed", "unreachable" (it waits for the next run), or "refused"
+    (the provider said no: the receipt is dropped from the queue).
+    """
+
+    kind: str
+    message: str
+    customer: str = ""
+
+
+def disk_hash(disk_id: str) -> str:
+    """Given a disk id, return the hex SHA-256 that receipts carry instead of it."""
+    return hashlib.sha256(disk_id.encode("utf-8")).hexdigest()
+
+
+def receipt_body(receipt: Receipt) -> dict[str, Any]:
+    """Return the JSON body POSTed to the confirm URL."""
+    return {"receipt": asdict(receipt)}
+
+
+def parse_receipt(raw: Any) -> Receipt:
+    """Given a decoded receipt object, return it. Raise ValueError if it is not one."""
+    if not isinstance(raw, dict):
+        raise ValueError("not an object")
+    try:
+        return Receipt(
+            time=str(raw["time"]),
+            snapshot_id=str(raw["snapshot_id"]),
+            files=int(raw["files"]),
+            bytes=int(raw["bytes"]),
+            verified=bool(raw["verified"]),
+            disk=str(raw["disk"]),
+        )
+    except (KeyError, TypeError) as error:
+        raise ValueError(f"missing or wrong field: {error}") from error
+
+
+def check_confirm_url(url: str) -> str:
+    """Given a confirm link from a reminder email, return it cleaned up.
+
+    Raise HelperError if it is not an HTTPS link to `/l/confirm/TOKEN` (plain HTTP is
+    accepted for a server on this machine only).
+    """
+    cleaned = url.strip().strip("<>\"'")
+    parts = urllib.parse.urlsplit(cleaned)
+    host = parts.hostname or ""
+    if parts.scheme not in ("https", "http") or not host:
+        raise HelperError(f"not a web link: {cleaned!r} (copy the confirm link from your email)")
+    if parts.scheme == "http" and host not in LOOPBACK_HOSTS:
+        raise HelperError("the confirm link must start with https:// (copy it from your email)")
+    segments = [s for s in parts.path.split("/") if s]
+    if len(segments) < 3 or segments[-3] != "l" or not segments[-1]:
+        raise HelperError("this is not a confirm link: it should end in /l/confirm/…")
+    if segments[-2] != "confirm":
+        raise HelperError(
+            f"this is the {segments[-2]!r} link, not the confirm link from your email"
+        )
+    return cleaned
+
+
+def save_receipt(folder: Path, receipt: Receipt) -> Path:
+    """Keep a receipt in the folder's `receipts/` and return its file."""
+    stamp = receipt.time.replace(":", "").replace("-", "")
+    path = folder / "receipts" / f"{stamp}-{receipt.snapshot_id[:12]}-{receipt.disk[:8]}.json"
+    write_private(path, json.dumps(receipt_body(receipt), indent=2) + "\n")
+    return path
+
+
+def list_receipts(folder: Path) -> list[Receipt]:
+    """Return the kept receipts, oldest first (damaged files are skipped with a warning)."""
+    receipts = []
+    for path in sorted((folder / "receipts").glob("*.json")):
+        try:
+            receipts.append(parse_receipt(json.loads(path.read_text("utf-8"))["receipt"]))
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            log.warning("ignoring %s: %s", path, error)
+    return receipts
+
+
+def queue_receipt(folder: Path, receipt: Receipt, url: str) -> Path:
+    """Put a receipt in the queue for `url` and return its file (one per snapshot and disk)."""
+    stamp = receipt.time.replace(":", "").replace("-", "")
+    path = folder / "pending" / f"{stamp}-{receipt.snapshot_id[:12]}-{receipt.disk[:8]}.json"
+    write_private(path, json.dumps({"url": url, **receipt_body(receipt)}, indent=2) + "\n")
+    return path
+
+
+def pending(folder: Path) -> list[tuple[Path, str, Receipt]]:
+    """Return the queued receipts (file, url, receipt), oldest first."""
+    found = []
+    for path in sorted((folder / "pending").glob("*.json")):
+        try:
+            raw = json.loads(path.read_text("utf-8"))
+            found.append((path, str(raw["url"]), parse_receipt(raw["receipt"])))
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            log.warning("ignoring %s: %s", path, error)
+    return found
+
+
+def send_receipt(url: str, receipt: Receipt, timeout: float = 15.0) -> SendOutcome:
+    """POST one receipt to the confirm URL and return what the provider answered."""
+    data = json.dumps(receipt_body(receipt)).encode("utf-8")
+    request = urllib.request.Request(  # noqa: S310 - the scheme was checked
+        url,
+        data=data,
+        method="POST",
+        headers={"Content-Type": "application/json", "Accept": "application/json"},
+    )
+    host = urllib.parse.urlsplit(url).netloc
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            answer = _json_or_empty(response.read())
+    except urllib.error.HTTPError as error:
+        answer = _json_or_empty(error.read())
+        reason = str(answer.get("error") or error.reason or "")
+        if error.code == 403:
+            return SendOutcome(
+                "refused",
+                f"{host} refused the confirm link ({reason or 'invalid or expired'}): "
+                "use the confirm link from your latest reminder email",
+            )
+        if error.code == 422:
+            return SendOutcome("refused", f"{host} did not accept the receipt: {reason}")
+        if 400 <= error.code < 500:
+            return SendOutcome(
+                "refused", f"{host} answered {error.code} {reason}: check the confirm link"
+            )
+        return SendOutcome(
+            "unreachable", f"{host} answered {error.code}; the receipt will be sent next time"
+        )
+    except (urllib.error.URLError, OSError, TimeoutError) as error:
+        cause = error.reason if isinstance(error, urllib.error.URLError) else error
+        return SendOutcome(
+            "unreachable", f"cannot reach {host} ({cause}); the receipt will be sent next time"
+        )
+    if answer.get("status") != "confirmed":
+        return SendOutcome(
+            "unreachable", f"{host} gave an unexpected answer; the receipt will be sent next time"
+        )
+    customer = str(answer.get("customer", ""))
+    return SendOutcome("confirmed", f"{host} confirmed the copy", customer)
+
+
+def _json_or_empty(data: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def flush_pending(folder: Path, timeout: float = 15.0) -> list[SendOutcome]:
+    """Send every queued receipt; keep those the provider could not take yet.
+
+    Receipts for the same link are sent in order; once the provider is unreachable
+    the rest of that link's queue waits too, without a delay per receipt.
+    """
+    outcomes = []
+    unreachable: set[str] = set()
+    for path, url, receipt in pending(folder):
+        if url in unreachable:
+            continue
+        outcome = send_receipt(url, receipt, timeout)
+        outcomes.append(outcome)
+        if outcome.kind == "unreachable":
+            unreachable.add(url)
+            continue
+        path.unlink(missing_ok=True)
+    return outcomes

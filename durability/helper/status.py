@@ -1,0 +1,88 @@
+"""`durability-helper status`: enrolled disks, which are present, last copy and check."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from durability.errors import ParseError
+from durability.helper import disks
+from durability.helper.folder import DiskRecord, Folder
+from durability.helper.receipts import pending
+
+
+@dataclass(frozen=True)
+class DiskStatus:
+    """One enrolled disk as `status` shows it."""
+
+    record: DiskRecord
+    mountpoint: str  # "" when not plugged in
+
+    def as_json(self) -> dict[str, Any]:
+        """Return the JSON form of this row."""
+        r = self.record
+        return {
+            "name": r.name,
+            "fs_uuid": r.fs_uuid,
+            "label": r.label,
+            "enrolled_at": r.enrolled_at,
+            "present": bool(self.mountpoint),
+            "mountpoint": self.mountpoint or None,
+            "last_copy_at": r.last_copy_at or None,
+            "last_snapshot_id": r.last_snapshot_id or None,
+            "last_verified_at": r.last_verified_at or None,
+            "last_verified_ok": r.last_verified_ok,
+            "last_error": r.last_error or None,
+        }
+
+
+@dataclass(frozen=True)
+class StatusView:
+    """Everything `status` shows: the disks and how many receipts wait to be sent."""
+
+    disks: tuple[DiskStatus, ...]
+    pending: int
+
+    def as_json(self) -> dict[str, Any]:
+        """Return the JSON form of the status."""
+        return {"disks": [row.as_json() for row in self.disks], "pending_receipts": self.pending}
+
+
+def gather_status(
+    folder: Folder, proc_root: str = "/proc", sys_root: str = "/sys"
+) -> StatusView:
+    """Return every enrolled disk with where it is mounted now, and the pending count."""
+    state = folder.load()
+    try:
+        present, _notes = disks.find_enrolled(
+            [(d.disk_id, d.fs_uuid) for d in state.disks], proc_root, sys_root
+        )
+    except (OSError, ParseError):
+        present = []
+    where = {p.disk_id: p.volume.mountpoint for p in present}
+    rows = tuple(DiskStatus(d, where.get(d.disk_id, "")) for d in state.disks)
+    waiting = len(pending(folder.path)) if folder.path.is_dir() else 0
+    return StatusView(rows, waiting)
+
+
+def render_status(view: StatusView) -> str:
+    """Return the text of `status`."""
+    if not view.disks:
+        return "no disk is enrolled yet: run `durability-helper enroll MOUNTPOINT`"
+    lines = []
+    for row in view.disks:
+        r = row.record
+        where = f"plugged in at {row.mountpoint}" if row.mountpoint else "not plugged in"
+        lines.append(f"{r.name} ({r.fs_uuid}): {where}")
+        lines.append(f"  enrolled:      {r.enrolled_at or '-'}")
+        copied = (
+            f"{r.last_copy_at} (snapshot {r.last_snapshot_id[:8]})" if r.last_copy_at else "never"
+        )
+        lines.append(f"  last copy:     {copied}")
+        verified = f"{r.last_verified_at} (passed)" if r.last_verified_at else "never"
+        lines.append(f"  last verified: {verified}")
+        if r.last_error:
+            lines.append(f"  last problem:  {r.last_error}")
+    if view.pending:
+        lines.append(f"{view.pending} receipt(s) waiting to be sent to your provider")
+    return "\n".join(lines)
