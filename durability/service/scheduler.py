@@ -15,8 +15,9 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import schedule
 
@@ -249,7 +250,7 @@ class Service:
             ctx.store().record_report(recordable(report))
         except StateError as error:
             log.warning("%s: history not recorded: %s", report.check, error)
-            return replace(report, notes=(*report.notes, f"history not recorded: {error}"))
+            return _with(report, notes=(*report.notes, f"history not recorded: {error}"))
         return report
 
     def _write_textfile(self, name: str, report: Report, started: datetime,
@@ -294,7 +295,17 @@ def recordable(report: Report) -> Report:
 
     stand_in = Result(check=report.check, target=report.check, status=report.status,
                       summary=report.summary)
-    return replace(report, results=(stand_in,))
+    return _with(report, results=(stand_in,))
+
+
+def _with(report: Report, **changes: Any) -> Report:
+    """Return a copy of the report with some fields changed."""
+    fields = {
+        "check": report.check, "checked_at": report.checked_at, "results": report.results,
+        "summary_override": report.summary_override, "notes": report.notes,
+    }
+    fields.update(changes)
+    return Report(**fields)
 
 
 def describe_next_runs(service: Service) -> list[str]:

@@ -26,7 +26,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # The customer-link module comes first; the status page and fleet modules follow.
-ROUTE_MODULES: tuple[str, ...] = ("durability.web.links",)
+ROUTE_MODULES: tuple[str, ...] = (
+    "durability.web.links",
+    "durability.web.auth",
+    "durability.web.status",
+    "durability.web.fleet",
+)
 
 Handler = Callable[..., "Response"]
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]

@@ -1,0 +1,289 @@
+"""The fleet endpoint: nodes POST their reports here, each with its own token.
+
+`POST /fleet/report` with `Authorization: Bearer TOKEN` and the JSON body of
+`durability.fleet.fleet_payload`. The token names the node (`status.node_tokens_file`
+holds `NODE:SHA256-OF-TOKEN` lines, so this server never keeps the tokens themselves);
+a body claiming another node is refused. A valid report replaces that node's latest
+results of that check (a late, older report only goes to the history). Nothing is
+recorded from a refused or malformed request.
+
+`python -m durability.web.fleet NODE` makes a token: it prints the token (for the node's
+`schedule.report_token_file`) and the line for the central `status.node_tokens_file`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from durability.errors import ConfigError
+from durability.model import Report, Result, Status, isoformat_z
+
+if TYPE_CHECKING:
+    from werkzeug.routing import Rule
+    from werkzeug.wrappers import Request, Response
+
+    from durability.state.store import Store
+    from durability.web.app import Web
+
+MAX_BODY_BYTES = 2 * 1024 * 1024
+_STATUSES = {status.name for status in Status}
+
+MIGRATIONS = (
+    """
+    CREATE TABLE fleet_latest (
+        node TEXT NOT NULL,
+        check_name TEXT NOT NULL,
+        target TEXT NOT NULL,
+        status TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        checked_at TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        data TEXT NOT NULL,
+        PRIMARY KEY (node, check_name, target)
+    );
+    CREATE INDEX fleet_latest_check ON fleet_latest (check_name, node);
+    CREATE TABLE fleet_runs (
+        id {id},
+        node TEXT NOT NULL,
+        check_name TEXT NOT NULL,
+        status TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        checked_at TEXT NOT NULL,
+        received_at TEXT NOT NULL
+    );
+    CREATE INDEX fleet_runs_node_time ON fleet_runs (node, check_name, checked_at);
+    """,
+)
+
+
+class PayloadError(ValueError):
+    """A fleet report body that cannot be accepted; the message says why."""
+
+
+@dataclass(frozen=True)
+class NodeReport:
+    """One node's report as received."""
+
+    node: str
+    report: Report
+
+
+def token_hash(token: str) -> str:
+    """Given a node token, return its SHA-256 hex digest (what the server keeps)."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def parse_node_tokens(text: str, source: str = "node tokens file") -> dict[str, str]:
+    """Given 'NODE:SHA256' lines ('#' comments allowed), return {node: sha256-hex}.
+
+    Raise ConfigError naming the first malformed line.
+    """
+    nodes: dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        node, sep, digest = line.rpartition(":")
+        digest = digest.lower()
+        if not sep or not node or len(digest) != 64 or any(c not in "0123456789abcdef"
+                                                          for c in digest):
+            raise ConfigError(
+                [f"At 'status.node_tokens_file': line {number}: expected NODE:SHA256-HEX"],
+                source,
+            )
+        nodes[node] = digest
+    return nodes
+
+
+def read_node_tokens(path: str | None) -> dict[str, str]:
+    """Given `status.node_tokens_file`, return its nodes. Raise ConfigError if unusable."""
+    if not path:
+        raise ConfigError(["At 'status.node_tokens_file': not set, so no node may report"])
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return parse_node_tokens(handle.read(), path)
+    except OSError as error:
+        raise ConfigError(
+            [f"At 'status.node_tokens_file': cannot read {path}: {error.strerror}"]
+        ) from error
+
+
+def node_for_token(nodes: Mapping[str, str], token: str) -> str | None:
+    """Given the known nodes and a presented token, return the node it belongs to."""
+    presented = token_hash(token)
+    found = None
+    for node, digest in nodes.items():
+        if hmac.compare_digest(digest, presented):
+            found = node
+    return found
+
+
+def _parse_time(value: Any, where: str) -> datetime:
+    if not isinstance(value, str):
+        raise PayloadError(f"{where}: expected an ISO-8601 time")
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as error:
+        raise PayloadError(f"{where}: not an ISO-8601 time: {value[:40]!r}") from error
+    if moment.tzinfo is None:
+        raise PayloadError(f"{where}: the time must carry a timezone")
+    return moment.astimezone(UTC)
+
+
+def _text(value: Any, where: str, limit: int = 2000) -> str:
+    if not isinstance(value, str) or not value or len(value) > limit:
+        raise PayloadError(f"{where}: expected a non-empty string of at most {limit} characters")
+    return value
+
+
+def parse_payload(body: bytes) -> NodeReport:
+    """Given a request body, return the node's report. Raise PayloadError saying why not."""
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise PayloadError(f"body is not JSON: {error}") from error
+    if not isinstance(document, dict) or document.get("schema_version") != 1:
+        raise PayloadError("expected a JSON object with schema_version 1")
+    node = _text(document.get("node"), "node", 200)
+    raw = document.get("report")
+    if not isinstance(raw, dict):
+        raise PayloadError("report: expected an object")
+    check = _text(raw.get("check"), "report.check", 100)
+    checked_at = _parse_time(raw.get("checked_at"), "report.checked_at")
+    items = raw.get("results")
+    if not isinstance(items, list) or len(items) > 10_000:
+        raise PayloadError("report.results: expected a list (at most 10000)")
+    results = []
+    for index, item in enumerate(items):
+        where = f"report.results[{index}]"
+        if not isinstance(item, dict):
+            raise PayloadError(f"{where}: expected an object")
+        status = item.get("status")
+        if status not in _STATUSES:
+            raise PayloadError(f"{where}.status: expected one of {sorted(_STATUSES)}")
+        data = item.get("data", {})
+        if not isinstance(data, dict):
+            raise PayloadError(f"{where}.data: expected an object")
+        results.append(Result(
+            check=_text(item.get("check", check), f"{where}.check", 100),
+            target=_text(item.get("target"), f"{where}.target", 500),
+            status=Status[status],
+            summary=_text(item.get("summary"), f"{where}.summary"),
+            data=data,
+        ))
+    summary = raw.get("summary")
+    override = summary if isinstance(summary, str) and not results else None
+    report = Report(check=check, checked_at=checked_at, results=tuple(results),
+                    summary_override=override)
+    return NodeReport(node, report)
+
+
+def record_node_report(store: Store, received: NodeReport, now: datetime) -> bool:
+    """Record a node's report in one transaction; return True if it became the latest.
+
+    A report with no results (no md arrays) is kept as one result for the check itself.
+    """
+    from durability.service.scheduler import recordable
+
+    store.migrate("fleet", MIGRATIONS)
+    report = recordable(received.report)
+    when, seen = isoformat_z(report.checked_at), isoformat_z(now)
+    with store.transaction():
+        store.execute(
+            "INSERT INTO fleet_runs (node, check_name, status, summary, checked_at,"
+            " received_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (received.node, report.check, report.status.name, report.summary[:2000], when,
+             seen),
+        )
+        newest = store.query_one(
+            "SELECT MAX(checked_at) FROM fleet_latest WHERE node = ? AND check_name = ?",
+            (received.node, report.check),
+        )
+        if newest and newest[0] and newest[0] > when:
+            return False
+        store.execute("DELETE FROM fleet_latest WHERE node = ? AND check_name = ?",
+                      (received.node, report.check))
+        rows: dict[str, Sequence[Any]] = {}
+        for result in report.results:
+            rows[result.target] = (
+                received.node, report.check, result.target, result.status.name,
+                result.summary, when, seen, json.dumps(result.data, sort_keys=True, default=str),
+            )
+        store.executemany(
+            "INSERT INTO fleet_latest (node, check_name, target, status, summary, checked_at,"
+            " received_at, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            list(rows.values()),
+        )
+    return True
+
+
+def _json(status: int, document: Mapping[str, Any]) -> Response:
+    from werkzeug.wrappers import Response
+
+    return Response(json.dumps(document) + "\n", status=status,
+                    content_type="application/json")
+
+
+def receive_report(request: Request, web: Web) -> Response:
+    """POST /fleet/report: check the node's token, then record its report."""
+    try:
+        nodes = read_node_tokens(web.config.status.node_tokens_file)
+    except ConfigError as error:
+        return _json(503, {"error": "; ".join(error.problems)})
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        response = _json(401, {"error": "missing node token (Authorization: Bearer TOKEN)"})
+        response.headers["WWW-Authenticate"] = 'Bearer realm="durability fleet"'
+        return response
+    node = node_for_token(nodes, token.strip())
+    if node is None:
+        return _json(403, {"error": "node token not accepted"})
+    if (request.content_length or 0) > MAX_BODY_BYTES:
+        return _json(413, {"error": f"report larger than {MAX_BODY_BYTES} bytes"})
+    body = request.get_data(cache=False)
+    if len(body) > MAX_BODY_BYTES:
+        return _json(413, {"error": f"report larger than {MAX_BODY_BYTES} bytes"})
+    try:
+        received = parse_payload(body)
+    except PayloadError as error:
+        return _json(400, {"error": str(error)})
+    if received.node != node:
+        return _json(403, {"error": f"this token belongs to node {node!r}, "
+                                    f"not {received.node!r}"})
+    latest = record_node_report(web.store(), received, web.now())
+    return _json(200, {"status": "recorded", "node": node, "check": received.report.check,
+                       "latest": latest})
+
+
+def routes() -> list[Rule]:
+    """Return the fleet endpoint."""
+    from werkzeug.routing import Rule
+
+    return [Rule("/fleet/report", endpoint=receive_report, methods=["POST"])]
+
+
+def main() -> None:
+    """Make a token for the node named on the command line and print both halves."""
+    import sys
+
+    if len(sys.argv) != 2 or ":" in sys.argv[1]:
+        sys.stderr.write("usage: python -m durability.web.fleet NODE\n")
+        raise SystemExit(3)
+    token = secrets.token_urlsafe(32)
+    sys.stdout.write(
+        f"# on the node, in schedule.report_token_file (mode 0600):\n{token}\n"
+        f"# on the central server, a line of status.node_tokens_file:\n"
+        f"{sys.argv[1]}:{token_hash(token)}\n"
+    )
+
+
+if __name__ == "__main__":
+    main()
