@@ -41,7 +41,7 @@ def client_config(source: SourceSettings) -> Any:
         s3=s3,
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
-        retries={"max_attempts": source.retries, "mode": "standard"},
+        retries={"total_max_attempts": source.retries, "mode": "standard"},
         connect_timeout=min(source.timeout, 30.0),
         read_timeout=source.timeout,
         max_pool_connections=32,
