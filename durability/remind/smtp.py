@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 
-from durability.config import SmtpSettings
+from durability.config.remind import SmtpSettings
 from durability.errors import DurabilityError
 
 log = logging.getLogger(__name__)
