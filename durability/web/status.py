@@ -372,6 +372,8 @@ def _seen_cell(seen: Seen | None, now: datetime, missing: str) -> str:
     if seen is None:
         return f"{_badge(None, 'unknown')} <span class=\"muted\">{escape(missing)}</span>"
     note = f' <span class="muted">{escape(seen.note)}</span>' if seen.note else ""
+    if seen.at is None and seen.note:
+        return f"{_badge(seen.status)}{note}"
     return f"{_badge(seen.status)} {_when(seen.at, now)}{note}"
 
 
