@@ -127,7 +127,8 @@ class Folder:
         """Hold the folder's lock, so that two copies never run at once."""
         self.ensure()
         lock_path = self.path / "lock"
-        with open(lock_path, "a", encoding="utf-8") as stream:
+        descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        with os.fdopen(descriptor, "r+", encoding="utf-8") as stream:
             try:
                 fcntl.flock(stream.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError as error:
