@@ -134,7 +134,7 @@ def web_server(config: Config) -> Iterator[None]:
         raise StateError(f"cannot listen on {host}:{port}: {error.strerror}") from error
     thread = threading.Thread(target=server.run, name="durability-web", daemon=True)
     thread.start()
-    log.warning("serving on http://%s:%d/", host, server.effective_port)
+    log.warning("serving on http://%s:%s/", host, server.effective_port)
     try:
         yield
     finally:

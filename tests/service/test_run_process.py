@@ -177,3 +177,72 @@ def test_run_same_store_other_lock_file_refused_exit_3(
     second = cli("--config", other, "run")
     assert second.code == 3
     assert "only one service may use a state store" in second.stderr
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_run_serves_web_and_node_reports_reach_it(
+    write_config: Callable[[str], Path], tmp_path: Path, start: Callable[..., Running],
+    cli: Callable[..., CliResult],
+) -> None:
+    import urllib.error
+    import urllib.request
+
+    from durability.web.fleet import MIGRATIONS, token_hash
+
+    port = _free_port()
+    secret = tmp_path / "secret"
+    secret.write_text("a-web-secret-of-enough-length-123\n")
+    token = tmp_path / "node-token"
+    token.write_text("node-token-" + "q" * 30 + "\n")
+    nodes = tmp_path / "nodes"
+    nodes.write_text(f"edge-1:{token_hash(token.read_text().strip())}\n")
+    central = write_config(
+        service_body(tmp_path)
+        + f'[web]\nlisten = "127.0.0.1:{port}"\nsecret_file = "{secret}"\n'
+        + f'[status]\nnode_tokens_file = "{nodes}"\nusers_file = "{tmp_path / "users"}"\n'
+    )
+    server = start(central)
+    server.wait_for("serving on http://127.0.0.1:")
+    base = f"http://127.0.0.1:{port}"
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: object, **kwargs: object) -> None:
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect)
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        opener.open(f"{base}/status", timeout=5)
+    assert refused.value.code == 303
+    assert refused.value.headers["Location"] == "/status/login?next=/status"
+
+    node_dir = tmp_path / "edge"
+    node_dir.mkdir()
+    node_config = node_dir / "node.toml"
+    node_config.write_text(
+        f'[state]\npath = "{node_dir / "state.db"}"\n'
+        + service_body(node_dir).replace(
+            "[schedule]\n",
+            f'[schedule]\nreport_to = "{base}/fleet/report"\n'
+            f'report_token_file = "{token}"\nnode_name = "edge-1"\n',
+        )
+    )
+    result = cli("--config", node_config, "run", "--once")
+    assert result.code == 0, result.stderr
+    assert "not sent to the fleet server" not in result.stderr
+
+    store = open_configured_store(central)
+    try:
+        store.migrate("fleet", MIGRATIONS)
+        rows = store.query("SELECT node, check_name, status, summary FROM fleet_latest")
+    finally:
+        store.close()
+    assert rows == [("edge-1", "raid", "OK", "no md arrays")]
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(5) == 0
