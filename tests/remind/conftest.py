@@ -53,6 +53,8 @@ class Handler:
     received: list[Received] = field(default_factory=list)
     rcpt_count: int = 0
     data_count: int = 0
+    down_after: int | None = None
+    controller: Any = None
     reached: threading.Event = field(default_factory=threading.Event)
     release: threading.Event = field(default_factory=threading.Event)
 
@@ -60,6 +62,16 @@ class Handler:
         self.reached.set()
         while not self.release.is_set():
             await asyncio.sleep(0.05)
+
+    async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str,
+                          mail_options: list[str]) -> str:
+        if self.down_after is not None and len(self.received) >= self.down_after:
+            # The server goes down mid-batch: stop listening, drop this connection.
+            self.controller.server.close()
+            server.transport.close()
+            return "421 4.3.2 going down"
+        envelope.mail_from = address
+        return "250 OK"
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
                           rcpt_options: list[str]) -> str:
@@ -154,15 +166,16 @@ def mail_server(tls_files: tuple[Path, Path]) -> Iterator[Callable[..., MailServ
         port = free_port()
         controller = Controller(handler, hostname="127.0.0.1", port=port,
                                 **kwargs, **server_kwargs)
+        handler.controller = controller
         controller.start()
         started.append(controller)
         return MailServer(handler, port, security, controller)
 
     yield start
     for controller in started:
-        for handler_obj in (controller.handler,):
-            handler_obj.release.set()
-        controller.stop()
+        controller.handler.release.set()
+        if controller._thread is not None:  # a test may have stopped it already
+            controller.stop()
 
 
 @pytest.fixture

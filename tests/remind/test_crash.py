@@ -101,3 +101,27 @@ def test_remind_uncertain_shown_and_next_step_still_comes(
     assert "1 due, 1 sent" in week.stdout
     assert server.recipients() == ["u1@example.com", "u1@example.com"]
     assert server.messages[1]["Subject"].endswith("reminder 2, your own backup copy is overdue")
+
+
+def test_remind_second_run_while_first_sends_exits_3(
+    cli: Any, mail_server: Callable[..., MailServer], remind_config: Callable[..., Path],
+    customers_csv: Callable[..., Path],
+) -> None:
+    server = mail_server(stall_rcpt_at=1)
+    config = remind_config(server)
+    csv = customers_csv(["c-1,u1@example.com,U,en,,", "c-2,u2@example.com,U,en,,"])
+    assert cli("--config", config, "customers", "--now", IMPORTED, "import", csv).code == 0
+    process = _remind_process(config, NOW)
+    try:
+        assert server.handler.reached.wait(60)
+        second = cli("--config", config, "remind", "--now", NOW)
+        assert second.code == 3
+        assert "another `durability remind` is running" in second.stderr
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(30)
+    server.handler.stall_rcpt_at = None
+    server.handler.release.set()
+    after = cli("--config", config, "remind", "--now", NOW)
+    assert after.code == 0, after.stdout + after.stderr
+    assert Counter(server.recipients()) == Counter({"u1@example.com": 1, "u2@example.com": 1})

@@ -240,3 +240,29 @@ def test_remind_dry_run_writes_eml_sends_nothing(
     assert server.recipients() == []
     real = cli("--config", config, "remind", "--now", NOW)
     assert "2 sent" in real.stdout
+
+
+def test_remind_smtp_down_mid_batch_no_duplicate_no_loss(
+    cli: Any, mail_server: Callable[..., MailServer], remind_config: Callable[..., Path],
+    customers_csv: Callable[..., Path],
+) -> None:
+    from aiosmtpd.controller import Controller
+
+    server = mail_server(down_after=3)
+    config = remind_config(server)
+    _import(cli, config, customers_csv([f"c-{i},u{i}@example.com,U,en,," for i in range(8)]))
+    broken = cli("--config", config, "remind", "--now", NOW)
+    assert broken.code == 1, broken.stdout + broken.stderr
+    assert "8 due, 3 sent" in broken.stdout
+    assert "stopped: SMTP 127.0.0.1" in broken.stdout
+    server.controller.stop()
+    server.handler.down_after = None
+    restarted = Controller(server.handler, hostname="127.0.0.1", port=server.port)
+    restarted.start()
+    try:
+        again = cli("--config", config, "remind", "--now", "2026-11-25T10:30:00Z")
+    finally:
+        restarted.stop()
+    assert again.code == 0, again.stdout
+    assert "5 due, 5 sent" in again.stdout
+    assert sorted(server.recipients()) == sorted(f"u{i}@example.com" for i in range(8))
