@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -21,11 +21,12 @@ class ResticRepo:
     password_file: Path
     data: Path
     env: dict[str, str]
+    flags: list[str] = field(default_factory=list)
 
     def restic(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run the real restic against this repository."""
         return subprocess.run(
-            ["restic", *args], env=self.env, stdin=subprocess.DEVNULL,
+            ["restic", *self.flags, *args], env=self.env, stdin=subprocess.DEVNULL,
             capture_output=True, text=True, check=check,
         )
 
