@@ -82,12 +82,12 @@ class EbsSource:
         self,
         settings: SourceSettings,
         policy: Policy,
-        client_factory: Callable[[SourceSettings, str], Any] = build_client,
+        client_factory: Callable[[SourceSettings, str], Any] | None = None,
     ) -> None:
         self.name = settings.name
         self.settings = settings
         self.policy = policy
-        self.client_factory = client_factory
+        self.client_factory = client_factory or build_client
 
     def gather(self, now: datetime) -> Listing:
         """Return one set per volume. Raise ProbeError naming AWS's error."""

@@ -207,8 +207,8 @@ def evaluate_set(
             f", newest {format_bytes(newest.size_bytes)}" if newest.size_bytes is not None else ""
         )
         plural = "s" if count != 1 else ""
-        age = _ago((now - newest.time).total_seconds())
-        summary = f"newest {age}, {count} snapshot{plural}{size}"
+        ago = _ago((now - newest.time).total_seconds())
+        summary = f"newest {ago}, {count} snapshot{plural}{size}"
     details = [text for _, text in ordered] + details + list(listing.notes)
     return Result(
         check=CHECK,

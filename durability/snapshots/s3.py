@@ -215,12 +215,12 @@ class S3Source:
         self,
         settings: SourceSettings,
         policy: Policy,
-        client_factory: Callable[[SourceSettings], Any] = build_s3_client,
+        client_factory: Callable[[SourceSettings], Any] | None = None,
     ) -> None:
         self.name = settings.name
         self.settings = settings
         self.policy = policy
-        self.client_factory = client_factory
+        self.client_factory = client_factory or build_s3_client
 
     @property
     def where(self) -> str:
