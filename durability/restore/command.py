@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from durability.config import Config, SourceSettings
+from durability.config import Config
+from durability.config.snapshots import SourceSettings
 from durability.context import Context
 from durability.errors import DurabilityError
 from durability.model import Report

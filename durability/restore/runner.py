@@ -167,6 +167,10 @@ def run_restic(
                 begun = _restic_phases(
                     repo, settings, options, now, progress, facts, timer, holder
                 )
+            except (scratch_mod.Terminated, KeyboardInterrupt):
+                if holder:
+                    _remove_own_stale_lock(repo)
+                raise
             finally:
                 _cleanup(holder, options.keep, facts, timer)
     except Stop as stop:
@@ -258,6 +262,17 @@ def _restic_phases(
             else:
                 facts.update(notes=(*facts.outcome.notes, f"read-data-subset {subset} clean"))
     return True
+
+
+def _remove_own_stale_lock(repo: Restic) -> None:
+    """Remove the lock of the restic this process just killed (stale: its PID is gone).
+
+    `restic unlock` removes stale locks only, so a live holder's lock stays.
+    """
+    try:
+        ops.unlock_stale(repo)
+    except DurabilityError as error:
+        log.warning("could not remove the stale lock of the interrupted restore: %s", error)
 
 
 def _index_reader(repo: Restic, index_id: str) -> Callable[[], set[str]]:

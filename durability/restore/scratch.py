@@ -179,11 +179,12 @@ def _alive(pid: int) -> bool:
 
 @contextlib.contextmanager
 def terminate_as_exception() -> Iterator[None]:
-    """Within the block, SIGTERM (and SIGHUP) raise Terminated in the main thread.
+    """Within the block, SIGTERM, SIGINT and SIGHUP raise Terminated in the main thread.
 
-    Raising unwinds through `subprocess.run`, which kills the running restic, and
-    through every `finally`, which removes the scratch folder. Outside the main thread
-    (the scheduled service), signals are left to their owner.
+    Raising unwinds through `subprocess.run`, which kills the running restic and waits
+    for it (on KeyboardInterrupt it would not wait, and the zombie would keep restic's
+    lock looking live), and through every `finally`, which removes the scratch folder.
+    Outside the main thread (the scheduled service), signals are left to their owner.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -192,7 +193,12 @@ def terminate_as_exception() -> Iterator[None]:
     def handler(signum: int, _frame: FrameType | None) -> None:
         raise Terminated(signum)
 
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    # A signal the caller ignores (nohup, a background job) stays ignored.
+    previous = {
+        sig: signal.signal(sig, handler)
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+        if signal.getsignal(sig) is not signal.SIG_IGN
+    }
     try:
         yield
     finally:
