@@ -9,6 +9,7 @@ customer is listed for the operator instead.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -33,7 +34,7 @@ class Policy:
     gaps_days: tuple[int, ...] = (7, 14, 30)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Planned:
     """One reminder due now."""
 
@@ -41,8 +42,12 @@ class Planned:
     period_start: datetime
     step: int
     due_at: datetime
-    key: str
     retry: bool = False
+
+    @property
+    def key(self) -> str:
+        """Return the message's unique outbox key (computed only for what is sent)."""
+        return message_key(self.customer.id, self.period_start, self.step)
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,11 @@ def message_key(customer_id: str, period_start: datetime, step: int) -> str:
     return f"{customer_id}/{isoformat_z(period_start)}/{step}"
 
 
+@functools.lru_cache(maxsize=1024)
+def _days(count: int) -> timedelta:
+    return timedelta(days=count)
+
+
 def message_id(key: str, domain: str) -> str:
     """Return the deterministic Message-ID of the message with this key."""
     digest = hashlib.sha256(key.encode()).hexdigest()[:32]
@@ -77,8 +87,7 @@ def period_start(customer: CustomerState, policy: Policy) -> datetime:
     if customer.last_copy_at is None:
         start = customer.created_at
     else:
-        days = customer.interval_days or policy.interval_days
-        start = customer.last_copy_at + timedelta(days=days)
+        start = customer.last_copy_at + _days(customer.interval_days or policy.interval_days)
     if customer.snoozed_until is not None and customer.snoozed_until > start:
         start = customer.snoozed_until
     return start
@@ -87,7 +96,7 @@ def period_start(customer: CustomerState, policy: Policy) -> datetime:
 def gap_after(step: int, policy: Policy) -> timedelta:
     """Return the wait after reminder number `step` (1-based) before the next one."""
     gaps = policy.gaps_days
-    return timedelta(days=gaps[min(step, len(gaps)) - 1])
+    return _days(gaps[min(step, len(gaps)) - 1])
 
 
 def evaluate_customer(
@@ -128,7 +137,11 @@ def evaluate_customer(
         due_at = max(start, last_handed + gap_after(delivered, policy))
     if now < due_at:
         return None
-    return Planned(customer, start, step, due_at, message_key(customer.id, start, step), retry)
+    return Planned(customer, start, step, due_at, retry)
+
+
+def _order(planned: Planned) -> tuple[datetime, str]:
+    return planned.due_at, planned.customer.id
 
 
 def plan_reminders(
@@ -149,5 +162,5 @@ def plan_reminders(
             due.append(outcome)
         else:
             attention.append(outcome)
-    due.sort(key=lambda p: (p.due_at, p.customer.id))
+    due.sort(key=_order)
     return Plan(tuple(due), tuple(attention))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -27,7 +28,7 @@ class CustomerRow:
     last_copy_at: datetime | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OutboxEntry:
     """One message of the outbox, as the planner needs it."""
 
@@ -39,7 +40,7 @@ class OutboxEntry:
     email: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CustomerState:
     """A customer and everything the planner needs to decide on them."""
 
@@ -61,6 +62,12 @@ def parse_time(text: str | None) -> datetime | None:
     """Given a stored ISO-8601 timestamp (or None), return an aware UTC datetime."""
     if text is None or text == "":
         return None
+    return _parse_time(text)
+
+
+@functools.lru_cache(maxsize=65536)
+def _parse_time(text: str) -> datetime:
+    # Stored times repeat a lot (one import stamps every row alike): cache them.
     moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)

@@ -163,10 +163,8 @@ def _state_from_row(
     created = parse_time(row[6])
     assert created is not None
     return CustomerState(
-        id=row[0], email=row[1], name=row[2], language=row[3], interval_days=row[4],
-        last_copy_at=parse_time(row[5]), created_at=created,
-        snoozed_until=parse_time(row[7]), unsubscribed_at=parse_time(row[8]),
-        refused_email=row[9], confirmed_copies=copies, outbox=tuple(outbox),
+        row[0], row[1], row[2], row[3], row[4], parse_time(row[5]), created,
+        parse_time(row[7]), parse_time(row[8]), row[9], copies, tuple(outbox),
     )
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import email
 import email.policy
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from durability.remind.messages import Sender, format_day, plural, render_reminder
-from durability.remind.planner import Planned, message_key
+from durability.remind.planner import Planned
 from durability.remind.records import CustomerState
 from durability.web.signing import verify_token
 
@@ -43,7 +44,7 @@ def _planned(language: str, copies: int = 0, step: int = 1) -> Planned:
         created_at=NOW - timedelta(days=300), confirmed_copies=copies,
     )
     start = NOW - timedelta(days=2)
-    return Planned(customer, start, step, start, message_key("c-7", start, step))
+    return Planned(customer, start, step, start)
 
 
 SENDER = Sender(provider="Hosting Żółw", service="hosting", from_addr="kopie@hosting.example",
@@ -78,10 +79,8 @@ def test_render_reminder_links_signed_for_customer() -> None:
 
 def test_render_reminder_name_with_html_escaped_in_html_only() -> None:
     planned = _planned("en")
-    customer = planned.customer.__class__(**{**planned.customer.__dict__,
-                                              "name": "<b>Bob</b> & Co"})
-    message = render_reminder(Planned(customer, planned.period_start, 1, planned.due_at,
-                                      planned.key), SENDER, NOW)
+    customer = replace(planned.customer, name="<b>Bob</b> & Co")
+    message = render_reminder(replace(planned, customer=customer), SENDER, NOW)
     html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
     assert "&lt;b&gt;Bob&lt;/b&gt; &amp; Co" in html
     text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
