@@ -48,7 +48,7 @@ def one_run(work: Path, source: Path, verify: bool) -> tuple[float, float]:
     restic.run(["init"])
     folder = Folder(work / "helper")
     folder.ensure()
-    options = CopyOptions(cache_dir=str(work / "scratch"), seed=1)
+    options = CopyOptions(scratch_dir=str(work / "scratch"), seed=1)
     times = []
     for _ in range(2):
         start = time.perf_counter()

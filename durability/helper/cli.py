@@ -167,6 +167,7 @@ def cmd_copy(args: argparse.Namespace, folder: Folder) -> int:
     options = CopyOptions(
         restic_binary=args.restic,
         cache_dir=str(default_cache() / "restic"),
+        scratch_dir=str(default_cache() / "scratch"),
         subsets=args.read_data_subsets,
         sample_files=args.sample,
         wait_seconds=args.wait,

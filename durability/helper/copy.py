@@ -53,6 +53,7 @@ class CopyOptions:
 
     restic_binary: str = "restic"
     cache_dir: str | None = None
+    scratch_dir: str | None = None
     subsets: int = 10
     sample_files: int = 20
     sample_bytes: int = 256 * 1024 * 1024
@@ -326,7 +327,9 @@ def verify_sample(
     sample = choose_sample(files, options.sample_files, options.sample_bytes, rng)
     if not sample:
         return 0
-    scratch_parent = Path(options.cache_dir or folder.path)
+    # The sample is the customer's data: restore it into a private folder (mkdtemp
+    # makes it 0700) on this computer, never on the disk being verified.
+    scratch_parent = Path(options.scratch_dir or folder.path)
     scratch_parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     scratch = tempfile.mkdtemp(prefix="verify-", dir=scratch_parent)
     try:

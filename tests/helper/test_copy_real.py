@@ -169,6 +169,11 @@ def test_copy_disk_unmounted_mid_copy_no_receipt(
     assert helper.receipts() == []
     # Nothing was written into the bare mount point left behind.
     assert list(disk.mountpoint.iterdir()) == []
+    # Plugged in again, the repository is usable and the next copy gets its receipt.
+    disk.mount()
+    again = helper("copy", data, "--sample", "2")
+    assert again.code == 0, again.stderr
+    assert len(helper.receipts()) == 1
 
 
 def test_copy_read_only_mount_clear_error(
@@ -259,9 +264,7 @@ def test_enroll_missing_restic_leaves_disk_clean(
     assert "restic is not installed" in result.stderr
     assert sorted(p.name for p in disk.mountpoint.iterdir()) == ["lost+found"]
     assert list((helper.folder / "keys").iterdir()) == []
-    assert "disks" not in helper("status", "--json").stdout or json.loads(
-        helper("status", "--json").stdout
-    )["disks"] == []
+    assert json.loads(helper("status", "--json").stdout)["disks"] == []
 
 
 def test_copy_wrong_password_clear_error(
