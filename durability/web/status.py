@@ -31,10 +31,6 @@ if TYPE_CHECKING:
     from durability.state.store import Store
     from durability.web.app import Web
 
-# At most this many snapshot results feed the age chart (newest first).
-SNAPSHOT_ROWS_LIMIT = 20_000
-
-
 @dataclass(frozen=True)
 class Seen:
     """A status and when it was last established."""
@@ -191,36 +187,68 @@ def _gather_nodes(store: Store, config: Config, now: datetime) -> list[NodeRaid]
     return nodes
 
 
+def _json_field(store: Store, name: str) -> str:
+    # Extracting inside the database keeps tens of thousands of JSON documents out of
+    # Python; the field names are constants of this module, never user input.
+    if store.dialect == "postgresql":
+        return f"(data::json->>'{name}')"
+    return f"json_extract(data, '$.{name}')"
+
+
+_SERIES_CACHE: dict[str, tuple[str, dict[str, dict[datetime, float]]]] = {}
+_SERIES_LOCK = threading.Lock()
+
+
+def _before(text: str) -> str:
+    # The greatest string sorting before an ISO time: "> _before(t)" means ">= t".
+    return text[:-1] + chr(ord(text[-1]) - 1) + "~"
+
+
 def _gather_snapshots(
     store: Store, since: datetime
 ) -> tuple[dict[str, list[Point]], dict[str, Seen]]:
+    source = _json_field(store, "source")
+    age = _json_field(store, "age_seconds")
+    number = "DOUBLE PRECISION" if store.dialect == "postgresql" else "REAL"
+    start = isoformat_z(since)
+    with _SERIES_LOCK:
+        cached = _SERIES_CACHE.get(store.location)
+    # History is appended to, never rewritten: only runs newer than the cached newest
+    # need reading. A cache from a later clock (or none) starts afresh.
+    if cached is None or cached[0] < start:
+        cached = (start, {})
+    newest, points = cached[0], {k: dict(v) for k, v in cached[1].items()}
     rows = store.query(
-        "SELECT target, status, checked_at, data FROM results WHERE check_name = ?"
-        f" AND checked_at >= ? ORDER BY checked_at DESC, id DESC LIMIT {SNAPSHOT_ROWS_LIMIT}",
-        ("snapshots", isoformat_z(since)),
+        f"SELECT checked_at, COALESCE({source}, target), MAX(CAST({age} AS {number}))"
+        " FROM results WHERE check_name = ? AND checked_at > ?"
+        " GROUP BY 1, 2 ORDER BY 1",
+        ("snapshots", newest if cached[1] else _before(start)),
     )
-    ages: dict[str, dict[datetime, float]] = {}
-    latest: dict[str, tuple[str, list[Status]]] = {}
-    for target, status, checked_text, data_text in reversed(rows):
+    for checked_text, name, oldest in rows:
         moment = _time(checked_text)
-        if moment is None:
-            continue
-        data = _loads(data_text)
-        source = str(data.get("source") or target.split("/", 1)[0])
-        age = data.get("age_seconds")
-        if isinstance(age, int | float):
+        if moment is not None and oldest is not None:
             # The oldest backup set of a source is the one that matters.
-            per_time = ages.setdefault(source, {})
-            per_time[moment] = max(per_time.get(moment, 0.0), float(age))
-        current = latest.get(source)
-        if current is None or current[0] < checked_text:
-            latest[source] = (checked_text, [_status(status)])
-        elif current[0] == checked_text:
-            current[1].append(_status(status))
-    series = {source: sorted(points.items()) for source, points in sorted(ages.items())}
-    seen = {source: Seen(worst(statuses), _time(at)) for source, (at, statuses)
+            series = points.setdefault(str(name).split("/", 1)[0], {})
+            series[moment] = max(series.get(moment, 0.0), float(oldest))
+        newest = max(newest, checked_text)
+    points = {name: {m: v for m, v in series.items() if m >= since}
+              for name, series in points.items()}
+    with _SERIES_LOCK:
+        _SERIES_CACHE[store.location] = (newest, points)
+    ages = {name: sorted(series.items()) for name, series in points.items() if series}
+    last_run = store.query(
+        f"SELECT COALESCE({source}, target), status, checked_at FROM results"
+        " WHERE check_name = ? AND checked_at = (SELECT MAX(checked_at) FROM results"
+        " WHERE check_name = ?)",
+        ("snapshots", "snapshots"),
+    )
+    latest: dict[str, tuple[str, list[Status]]] = {}
+    for name, status, checked_text in last_run:
+        key = str(name).split("/", 1)[0]
+        latest.setdefault(key, (checked_text, []))[1].append(_status(status))
+    seen = {name: Seen(worst(statuses), _time(at)) for name, (at, statuses)
             in sorted(latest.items())}
-    return series, seen
+    return dict(sorted(ages.items())), seen
 
 
 def _gather_restores(store: Store, since: datetime) -> list[RestoreRun]:
@@ -292,35 +320,47 @@ def gather_status(store: Store, config: Config, now: datetime, page: int = 1) ->
                               else n.status, n.checked_at, "stale" if n.stale else "")
                  for n in nodes}
     rows = _gather_customers(store)
-    counts = {"all three OK": 0, "own copy due": 0, "no own copy": 0, "not placed": 0}
     default_interval = config.remind.interval_days
     per_page = config.status.customers_per_page
     pages = max(1, -(-len(rows) // per_page))
     page = min(max(page, 1), pages)
     first = (page - 1) * per_page
-    lines = []
-    for index, (customer_id, name, interval_days, last_copy_text) in enumerate(rows):
-        own = own_copy_seen(_time(last_copy_text), interval_days or default_interval, now)
-        node, source = placement.get(customer_id, (None, None))
-        raid = node_seen.get(node) if node else None
-        snapshot = None
-        if source:
-            snap = latest.get(source)
-            if snap is not None:
-                tested = last_restore_ok.get(source)
-                snapshot = Seen(snap.status, tested or snap.at,
-                                "restore-tested" if tested else "checked")
-        if own.status is Status.WARNING:
-            counts["own copy due"] += 1
-        elif own.status is Status.CRITICAL:
-            counts["no own copy"] += 1
+    snapshot_seen: dict[str, Seen] = {}
+    for source_name, snap in latest.items():
+        tested = last_restore_ok.get(source_name)
+        snapshot_seen[source_name] = Seen(snap.status, tested or snap.at,
+                                          "restore-tested" if tested else "checked")
+    raid_ok = {name for name, seen in node_seen.items() if seen.status is Status.OK}
+    snapshot_ok = {name for name, seen in snapshot_seen.items() if seen.status is Status.OK}
+    unplaced: tuple[None, None] = (None, None)
+    due = missing = not_placed = all_ok = 0
+    due_before: dict[int, str] = {}
+    # The counts cover every customer, so this loop stays lean: timestamps are ISO-8601
+    # Z strings, which sort as times do, and are parsed only for the page shown.
+    for customer_id, _, interval_days, last_copy_text in rows:
+        days = interval_days or default_interval
+        cutoff = due_before.get(days)
+        if cutoff is None:
+            cutoff = due_before[days] = isoformat_z(now - timedelta(days=days))
+        node, source = placement.get(customer_id, unplaced)
         if node is None:
-            counts["not placed"] += 1
-        if (own.status is Status.OK and raid is not None and raid.status is Status.OK
-                and snapshot is not None and snapshot.status is Status.OK):
-            counts["all three OK"] += 1
-        if first <= index < first + per_page:
-            lines.append(CustomerLine(customer_id, name, node, source, raid, snapshot, own))
+            not_placed += 1
+        if not last_copy_text:
+            missing += 1
+        elif last_copy_text < cutoff:
+            due += 1
+        elif node in raid_ok and source in snapshot_ok:
+            all_ok += 1
+    counts = {"all three OK": all_ok, "own copy due": due, "no own copy": missing,
+              "not placed": not_placed}
+    lines = []
+    for customer_id, name, interval_days, last_copy_text in rows[first:first + per_page]:
+        own = own_copy_seen(_time(last_copy_text), interval_days or default_interval, now)
+        node, source = placement.get(customer_id, unplaced)
+        lines.append(CustomerLine(
+            customer_id, name, node, source, node_seen.get(node) if node else None,
+            snapshot_seen.get(source) if source else None, own,
+        ))
     return StatusData(
         now=now, nodes=tuple(nodes), snapshot_ages=ages, snapshot_latest=latest,
         restores=tuple(restores), customers=tuple(lines), customer_total=len(rows),
