@@ -23,8 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from durability.model import Report, Result, Status  # noqa: E402
-from durability.state.store import Store, open_sqlite, open_store  # noqa: E402
+from durability.model import Report, Result, Status
+from durability.state.store import Store, open_sqlite, open_store
 
 PER_REPORT = 20
 START = datetime(2026, 1, 1, tzinfo=UTC)

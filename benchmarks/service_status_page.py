@@ -18,16 +18,16 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from durability.config import Config, load_config  # noqa: E402
-from durability.model import Report, Result, Status  # noqa: E402
-from durability.state.store import Store, open_store  # noqa: E402
+from durability.config import Config, load_config
+from durability.model import Report, Result, Status
+from durability.state.store import Store, open_store
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 ROUNDS = 15
@@ -112,7 +112,8 @@ def run(backend: str, customers: int, nodes: int) -> None:
         folder = Path(name)
         with state_section(backend, folder) as state:
             config = write_files(folder, customers, nodes, state)
-            opener: Callable[[], Store] = lambda: open_store(config.state.path, config.state.url)
+            def opener() -> Store:
+                return open_store(config.state.path, config.state.url)
             store = opener()
             began = time.perf_counter()
             try:
