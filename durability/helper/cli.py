@@ -12,6 +12,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import NoReturn
@@ -156,8 +157,6 @@ def cmd_enroll(args: argparse.Namespace, folder: Folder) -> int:
 
 def cmd_copy(args: argparse.Namespace, folder: Folder) -> int:
     """Run `copy` and return the exit code."""
-    from dataclasses import replace
-
     from durability.helper.copy import CopyOptions, run_copy
     from durability.helper.notify import Progress, notify
     from durability.helper.receipts import check_confirm_url, queue_receipt
@@ -221,19 +220,24 @@ def _send_pending(folder: Folder) -> bool:
     from durability.helper.receipts import flush_pending
 
     ok = True
+    refused: set[str] = set()
     for outcome in flush_pending(folder.path):
         if outcome.kind == "confirmed":
             _say(outcome.message + (f" (customer {outcome.customer})" if outcome.customer else ""))
         else:
             ok = False
             _warn(outcome.message)
+            if outcome.kind == "refused":
+                refused.add(outcome.url)
+    state = folder.load()
+    if state.confirm_url and state.confirm_url in refused:
+        # A refused link stays refused: stop using it for the copies that follow.
+        folder.save(replace(state, confirm_url=""))
     return ok
 
 
 def cmd_confirm(args: argparse.Namespace, folder: Folder) -> int:
     """Run `confirm` and return the exit code."""
-    from dataclasses import replace
-
     from durability.helper.receipts import (
         check_confirm_url,
         list_receipts,

@@ -15,7 +15,7 @@ import logging
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,7 @@ class SendOutcome:
     kind: str
     message: str
     customer: str = ""
+    url: str = ""
 
 
 def disk_hash(disk_id: str) -> str:
@@ -203,7 +204,7 @@ def flush_pending(folder: Path, timeout: float = 15.0) -> list[SendOutcome]:
     for path, url, receipt in pending(folder):
         if url in unreachable:
             continue
-        outcome = send_receipt(url, receipt, timeout)
+        outcome = replace(send_receipt(url, receipt, timeout), url=url)
         outcomes.append(outcome)
         if outcome.kind == "unreachable":
             unreachable.add(url)

@@ -147,5 +147,6 @@ def test_copy_tampered_link_refused_nothing_recorded(
     assert "use the confirm link from your latest reminder email" in result.stderr
     assert list((helper.folder / "pending").iterdir()) == []
     assert retry.code == 1
+    assert "give the confirm link" in retry.stderr  # the refused link was forgotten
     assert _due(provider) == {"c-1", "c-2"}
     assert not [e for e in _events(provider, "c-2") if "helper" in json.dumps(e)]
