@@ -16,6 +16,10 @@ from durability.errors import ProbeError
 
 DEFAULT_REGION = "us-east-1"
 
+# One botocore data loader for every session: sessions are made per source and thread,
+# and each would otherwise parse the service models again (a few hundred ms each).
+_shared_loader: Any = None
+
 
 def read_secret(path: str) -> str:
     """Given a secret file path, return its first line. Raise ProbeError (without content)."""
@@ -58,8 +62,18 @@ def session_for(source: SourceSettings) -> Any:
     """
     import boto3
     import botocore.exceptions
+    import botocore.loaders
+    import botocore.session
 
-    arguments: dict[str, Any] = {"region_name": source.region or DEFAULT_REGION}
+    global _shared_loader
+    if _shared_loader is None:
+        _shared_loader = botocore.loaders.create_loader()
+    core = botocore.session.Session()
+    core.register_component("data_loader", _shared_loader)
+    arguments: dict[str, Any] = {
+        "region_name": source.region or DEFAULT_REGION,
+        "botocore_session": core,
+    }
     if source.access_key_id:
         if not source.secret_access_key_file:
             raise ProbeError("access_key_id needs secret_access_key_file")

@@ -125,6 +125,7 @@ class SeaweedServer:
     http: SeaweedS3
     https: SeaweedS3
     pid: int
+    filer_url: str = ""
 
 
 def _make_certificate(folder: Path) -> tuple[Path, Path]:
@@ -206,7 +207,10 @@ def running_server() -> Iterator[SeaweedServer]:
         )
         _wait_ready(http, proc, log)
         _wait_ready(https, proc, log)
-        yield SeaweedServer(http=http, https=https, pid=proc.pid)
+        yield SeaweedServer(
+            http=http, https=https, pid=proc.pid,
+            filer_url=f"http://127.0.0.1:{ports['filer.port']}",
+        )
     finally:
         if proc is not None and proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
