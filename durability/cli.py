@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -142,7 +141,14 @@ def command_parser(name: str, module: Any) -> Parser:
     return parser
 
 
-def _setup_logging(verbosity: int) -> None:
+def _setup_logging(verbosity: int, lightweight: bool) -> None:
+    from durability import log
+
+    log.set_verbosity(verbosity)
+    if lightweight:
+        return  # the cron path logs through durability.log without importing logging
+    import logging
+
     level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
     logging.basicConfig(
         level=level, stream=sys.stderr, format="durability: %(levelname)s: %(message)s"
@@ -159,8 +165,14 @@ def dispatch(argv: Sequence[str]) -> int:
     args = parser.parse_args(namespace.args)
     config_path = getattr(args, "config", None) or namespace.config
     verbosity = int(getattr(args, "verbose", 0) or 0) + int(namespace.verbose or 0)
-    _setup_logging(verbosity)
-    ctx = Context(config_path=config_path, verbosity=verbosity, command=namespace.command)
+    lightweight = bool(getattr(module, "LIGHTWEIGHT", False))
+    _setup_logging(verbosity, lightweight)
+    ctx = Context(
+        config_path=config_path,
+        verbosity=verbosity,
+        command=namespace.command,
+        lazy_config=lightweight,
+    )
     try:
         return int(module.run(args, ctx))
     except ConfigError as error:
@@ -218,7 +230,10 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     except BrokenPipeError:
         code = 3
     except Exception as error:  # a crash is still a one-line UNKNOWN for the monitor
-        logging.getLogger("durability").debug("crash", exc_info=True)
+        if "-vv" in (argv or sys.argv) or "--verbose" in (argv or sys.argv):
+            import traceback
+
+            traceback.print_exc()
         sys.stderr.write(
             f"durability: internal error: {type(error).__name__}: {error}"
             " (run with -vv for details)\n"

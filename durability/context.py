@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -13,23 +12,33 @@ if TYPE_CHECKING:
     from durability.state.store import Store
 
 
-@dataclass
 class Context:
     """Per-invocation context: lazily loaded config and store, and the clock."""
 
-    config_path: str | None = None
-    verbosity: int = 0
-    command: str = ""
-    now: datetime = field(default_factory=now_utc)
-    preloaded: Config | None = None
-    _store: Store | None = None
+    def __init__(
+        self,
+        config_path: str | None = None,
+        verbosity: int = 0,
+        command: str = "",
+        now: datetime | None = None,
+        preloaded: Config | None = None,
+        lazy_config: bool = False,
+        store: Store | None = None,
+    ) -> None:
+        self.config_path = config_path
+        self.verbosity = verbosity
+        self.command = command
+        self.now = now or now_utc()
+        self.preloaded = preloaded
+        self.lazy_config = lazy_config
+        self._store = store
 
     def config(self) -> Config:
         """Return the config, loading it on first use. Raise ConfigError if invalid."""
         if self.preloaded is None:
             from durability.config import load_config
 
-            self.preloaded = load_config(self.config_path)
+            self.preloaded = load_config(self.config_path, lazy=self.lazy_config)
         return self.preloaded
 
     def store(self) -> Store:

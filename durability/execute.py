@@ -7,20 +7,19 @@ passed in `secrets` is masked in logs and error messages all the same.
 
 from __future__ import annotations
 
-import logging
 import os
 import shlex
 import subprocess
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
+from durability import log as durability_log
 from durability.errors import CommandError
+from durability.records import Record
 
-log = logging.getLogger(__name__)
+log = durability_log.get(__name__)
 
 
-@dataclass(frozen=True)
-class Completed:
+class Completed(Record):
     """What a finished command returned."""
 
     argv: tuple[str, ...]

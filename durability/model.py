@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from durability.records import Record, field
 
 
 class Status(enum.IntEnum):
@@ -43,8 +44,7 @@ def worst(statuses: Iterable[Status]) -> Status:
     return result
 
 
-@dataclass(frozen=True)
-class Metric:
+class Metric(Record):
     """One measured value, in base units (seconds, bytes, ratios 0..1, counts).
 
     `name` is the Prometheus name without the `durability_` prefix and must carry its
@@ -56,7 +56,7 @@ class Metric:
     name: str
     value: float
     help: str = ""
-    labels: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(factory=dict)
     uom: str = ""
     warn: str | None = None
     crit: str | None = None
@@ -65,8 +65,7 @@ class Metric:
     perfdata: bool = True
 
 
-@dataclass(frozen=True)
-class Result:
+class Result(Record):
     """The verdict on one target (an array, a backup set, a restore test...)."""
 
     check: str
@@ -74,12 +73,11 @@ class Result:
     status: Status
     summary: str
     details: tuple[str, ...] = ()
-    data: Mapping[str, Any] = field(default_factory=dict)
+    data: Mapping[str, Any] = field(factory=dict)
     metrics: tuple[Metric, ...] = ()
 
 
-@dataclass(frozen=True)
-class Report:
+class Report(Record):
     """All results of one run of one command, rendered four ways by `durability.render`.
 
     `summary_override` replaces the computed summary (for example "no md arrays").

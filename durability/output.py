@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
+from durability import log as durability_log
 from durability.context import Context
 from durability.model import Report
 from durability.render import FORMATS, render, write_output
 
-log = logging.getLogger(__name__)
+log = durability_log.get(__name__)
 
 
 def add_check_arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,9 +58,8 @@ def record_report(ctx: Context, report: Report) -> Report:
     A store that cannot be written does not hide the check's verdict: the report comes
     back with a note saying history was not recorded (and why), and a warning is logged.
     """
-    from dataclasses import replace
-
     from durability.errors import StateError
+    from durability.records import replace
 
     if not ctx.config().state.record:
         return report

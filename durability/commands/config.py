@@ -28,6 +28,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         sys.stdout.write(sample_config())
         return 0
     config = ctx.config()
+    config.validate()
     where = config.path or "(no config file: defaults)"
     sources = len(config.snapshots.sources)
     sys.stdout.write(

@@ -7,59 +7,148 @@ key. With no file at all, `default_config()` gives working defaults so that
 
 from __future__ import annotations
 
+import importlib
 import os
-from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from durability.config.raid import RaidSettings
-from durability.config.remind import RemindSettings, SmtpSettings
-from durability.config.restore import RestoreSettings
-from durability.config.schema import build, sample_lines, setting
-from durability.config.service import ScheduleSettings
-from durability.config.snapshots import SnapshotSettings, SourceSettings
-from durability.config.state import StateSettings
-from durability.config.status import StatusSettings
-from durability.config.web import WebSettings
+from durability.config.schema import build, sample_lines
 from durability.errors import ConfigError
+
+if TYPE_CHECKING:
+    from durability.config.raid import RaidSettings
+    from durability.config.remind import RemindSettings, SmtpSettings
+    from durability.config.restore import RestoreSettings
+    from durability.config.service import ScheduleSettings
+    from durability.config.snapshots import SnapshotSettings, SourceSettings
+    from durability.config.state import StateSettings
+    from durability.config.status import StatusSettings
+    from durability.config.web import WebSettings
 
 DEFAULT_PATH = "/etc/durability/durability.toml"
 
+# section: (module, class, help). A section's module is imported only when the section
+# is used, so `durability raid` pays for the state and raid sections alone.
+SECTIONS: dict[str, tuple[str, str, str]] = {
+    "state": ("durability.config.state", "StateSettings", "History and state store."),
+    "raid": ("durability.config.raid", "RaidSettings", "md RAID health of this node."),
+    "snapshots": (
+        "durability.config.snapshots", "SnapshotSettings", "Provider snapshots to prove."
+    ),
+    "restore": ("durability.config.restore", "RestoreSettings", "Restore tests."),
+    "smtp": ("durability.config.remind", "SmtpSettings", "Outgoing mail for reminders."),
+    "remind": ("durability.config.remind", "RemindSettings", "Customer reminders."),
+    "web": ("durability.config.web", "WebSettings", "Customer links and status page."),
+    "schedule": ("durability.config.service", "ScheduleSettings", "Jobs of `durability run`."),
+    "status": (
+        "durability.config.status", "StatusSettings", "Status page login and fleet nodes."
+    ),
+}
+
 __all__ = [
     "DEFAULT_PATH",
+    "SECTIONS",
     "Config",
     "ConfigError",
-    "RaidSettings",
-    "RemindSettings",
-    "RestoreSettings",
-    "ScheduleSettings",
-    "SmtpSettings",
-    "SnapshotSettings",
-    "SourceSettings",
-    "StateSettings",
-    "WebSettings",
     "default_config",
     "find_config_path",
     "load_config",
     "parse_config",
     "sample_config",
+    "section_class",
 ]
 
 
-@dataclass(frozen=True)
-class Config:
-    """The whole configuration; every section has working defaults."""
+def section_class(name: str) -> type[Any]:
+    """Return the settings class of a section, importing its module."""
+    module, cls, _ = SECTIONS[name]
+    return getattr(importlib.import_module(module), cls)  # type: ignore[no-any-return]
 
-    state: StateSettings = setting(factory=StateSettings, help="History and state store.")
-    raid: RaidSettings = setting(factory=RaidSettings, help="md RAID health of this node.")
-    snapshots: SnapshotSettings = setting(
-        factory=SnapshotSettings, help="Provider snapshots to prove."
-    )
-    restore: RestoreSettings = setting(factory=RestoreSettings, help="Restore tests.")
-    smtp: SmtpSettings = setting(factory=SmtpSettings, help="Outgoing mail for reminders.")
-    remind: RemindSettings = setting(factory=RemindSettings, help="Customer reminders.")
-    web: WebSettings = setting(factory=WebSettings, help="Customer links and status page.")
-    schedule: ScheduleSettings = setting(factory=ScheduleSettings, help="Jobs of `durability run`.")
-    status: StatusSettings = setting(factory=StatusSettings, help="Status page and fleet.")
-    path: str | None = None
+
+class Config:
+    """The whole configuration; every section has working defaults.
+
+    Sections are validated when first used (`durability raid` never reads `[smtp]`), or
+    all at once by `parse_config(..., lazy=False)` and `durability config validate`.
+    Sections may also be given ready-made: `Config(raid=RaidSettings(...))`.
+    """
+
+    def __init__(
+        self, path: str | None = None, raw: dict[str, Any] | None = None, **sections: Any
+    ) -> None:
+        unknown = set(sections) - set(SECTIONS)
+        if unknown:
+            raise TypeError(f"Config has no section {', '.join(sorted(unknown))}")
+        self.path = path
+        self._raw = raw or {}
+        self._sections: dict[str, Any] = dict(sections)
+
+    def section(self, name: str) -> Any:
+        """Return one validated section. Raise ConfigError listing its problems."""
+        if name not in self._sections:
+            problems: list[str] = []
+            value = _build_section(name, self._raw.get(name, {}), problems)
+            if problems:
+                raise ConfigError(problems, self.path or "config")
+            self._sections[name] = value
+        return self._sections[name]
+
+    def validate(self) -> None:
+        """Validate every section, raising one ConfigError with every problem."""
+        problems: list[str] = []
+        for name in SECTIONS:
+            if name in self._sections:
+                continue
+            value = _build_section(name, self._raw.get(name, {}), problems)
+            if value is not None:
+                self._sections[name] = value
+        if problems:
+            for name in SECTIONS:
+                self._sections.pop(name, None)
+            raise ConfigError(problems, self.path or "config")
+
+    @property
+    def state(self) -> StateSettings:
+        return self.section("state")  # type: ignore[no-any-return]
+
+    @property
+    def raid(self) -> RaidSettings:
+        return self.section("raid")  # type: ignore[no-any-return]
+
+    @property
+    def snapshots(self) -> SnapshotSettings:
+        return self.section("snapshots")  # type: ignore[no-any-return]
+
+    @property
+    def restore(self) -> RestoreSettings:
+        return self.section("restore")  # type: ignore[no-any-return]
+
+    @property
+    def smtp(self) -> SmtpSettings:
+        return self.section("smtp")  # type: ignore[no-any-return]
+
+    @property
+    def remind(self) -> RemindSettings:
+        return self.section("remind")  # type: ignore[no-any-return]
+
+    @property
+    def web(self) -> WebSettings:
+        return self.section("web")  # type: ignore[no-any-return]
+
+    @property
+    def schedule(self) -> ScheduleSettings:
+        return self.section("schedule")  # type: ignore[no-any-return]
+
+    @property
+    def status(self) -> StatusSettings:
+        return self.section("status")  # type: ignore[no-any-return]
+
+
+def _build_section(name: str, raw: Any, problems: list[str]) -> Any:
+    before = len(problems)
+    value = build(section_class(name), raw, name, problems)
+    if name == "snapshots" and value is not None and len(problems) == before:
+        problems.extend(_source_problems(value.sources))
+    return value
 
 
 def default_config() -> Config:
@@ -80,26 +169,36 @@ def find_config_path(explicit: str | None) -> tuple[str | None, bool]:
     return DEFAULT_PATH, False
 
 
-def parse_config(text: str, source: str = "config") -> Config:
-    """Given TOML text, return validated settings. Raise ConfigError listing every problem."""
+def parse_config(text: str, source: str = "config", lazy: bool = False) -> Config:
+    """Given TOML text, return validated settings. Raise ConfigError listing every problem.
+
+    With `lazy`, only the top level is checked now and each section when first used.
+    """
     import tomllib
 
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError([f"not valid TOML: {error}"], source) from error
-    problems: list[str] = []
-    raw.pop("path", None)
-    config = build(Config, raw, "", problems)
-    names = [s.name for s in config.snapshots.sources] if config is not None else []
-    for index, name in enumerate(names):
-        if name in names[:index]:
-            problems.append(f"At 'snapshots.sources[{index}].name': duplicate source name {name!r}")
-    if config is not None:
-        problems.extend(_source_problems(config.snapshots.sources))
-    if problems or config is None:
-        raise ConfigError(problems or ["invalid configuration"], source)
-    return Config(**{**config.__dict__, "path": source})
+    problems = []
+    for key, value in raw.items():
+        if key not in SECTIONS:
+            import difflib
+
+            hint = difflib.get_close_matches(key, list(SECTIONS), n=1)
+            suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
+            problems.append(f"At '{key}': unknown section{suggestion}")
+        elif not isinstance(value, dict):
+            problems.append(f"At '{key}': expected a table ([{key}])")
+    config = Config(path=source, raw={k: v for k, v in raw.items() if k in SECTIONS})
+    if not lazy:
+        try:
+            config.validate()
+        except ConfigError as error:
+            problems.extend(error.problems)
+    if problems:
+        raise ConfigError(problems, source)
+    return config
 
 
 _REQUIRED_BY_KIND = {
@@ -112,6 +211,10 @@ _REQUIRED_BY_KIND = {
 
 def _source_problems(sources: tuple[SourceSettings, ...]) -> list[str]:
     problems = []
+    names = [s.name for s in sources if s is not None]
+    for index, name in enumerate(names):
+        if name in names[:index]:
+            problems.append(f"At 'snapshots.sources[{index}].name': duplicate source name {name!r}")
     for index, source in enumerate(sources):
         if source is None:
             continue
@@ -130,10 +233,11 @@ def _source_problems(sources: tuple[SourceSettings, ...]) -> list[str]:
     return problems
 
 
-def load_config(explicit: str | None = None) -> Config:
+def load_config(explicit: str | None = None, lazy: bool = False) -> Config:
     """Find, read and validate the config file; defaults when none is found.
 
-    Raise ConfigError if the file is named but missing, unreadable or invalid.
+    Raise ConfigError if the file is named but missing, unreadable or invalid (with
+    `lazy`, a section's problems are raised when that section is first used).
     """
     path, must_exist = find_config_path(explicit)
     assert path is not None
@@ -146,28 +250,18 @@ def load_config(explicit: str | None = None) -> Config:
         return default_config()
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError([f"cannot read: {error}"], path) from error
-    return parse_config(text, path)
+    return parse_config(text, path, lazy=lazy)
 
 
 def sample_config() -> str:
     """Return a commented sample config documenting every key and its default."""
-    header = [
+    lines = [
         "# durability configuration (TOML). Every key is optional; shown values are defaults.",
         '# Durations: "30m", "26h", "7d". Secrets are only ever read from *_file paths.',
         "",
     ]
-    body: list[str] = []
-    import dataclasses
-
-    for field in dataclasses.fields(Config):
-        if field.name == "path":
-            continue
-        body.append(f"# {field.metadata.get('help', '')}")
-        body.append(f"[{field.name}]")
-        body.extend(
-            sample_lines(
-                field.type if isinstance(field.type, type) else type(getattr(Config(), field.name)),
-                field.name,
-            )
-        )
-    return "\n".join(header + body) + "\n"
+    for name, (_, _, help_text) in SECTIONS.items():
+        lines.append(f"# {help_text}")
+        lines.append(f"[{name}]")
+        lines.extend(sample_lines(section_class(name), name))
+    return "\n".join(lines) + "\n"

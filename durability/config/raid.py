@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
-from durability.config.schema import setting
+from durability.config.schema import Settings, setting
 
 _EXPECT = re.compile(r"^md[A-Za-z0-9_]+(:[1-9][0-9]*)?$|^[A-Za-z0-9_-]+(:[1-9][0-9]*)?$")
 
@@ -25,8 +24,7 @@ def _check_expect_list(values: tuple[str, ...]) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
-class RaidSettings:
+class RaidSettings(Settings):
     """What `durability raid` reads and how strictly it judges."""
 
     enabled: bool = setting(True, help="Include the RAID check in `durability check`.")

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from durability.config.schema import setting
+from durability.config.schema import Settings, setting
 
 
-@dataclass(frozen=True)
-class SmtpSettings:
+class SmtpSettings(Settings):
     """The provider's outgoing mail server."""
 
     host: str = setting("127.0.0.1", help="SMTP server.")
@@ -35,8 +32,7 @@ class SmtpSettings:
     retry_delay: float = setting(5.0, kind="duration", help="Wait before each retry.")
 
 
-@dataclass(frozen=True)
-class RemindSettings:
+class RemindSettings(Settings):
     """Who writes, when, and how often."""
 
     enabled: bool = setting(True, help="Run reminders from `durability run`.")

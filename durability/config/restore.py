@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from durability.config.schema import setting
+from durability.config.schema import Settings, setting
 
 
-@dataclass(frozen=True)
-class RestoreSettings:
+class RestoreSettings(Settings):
     """Where restore tests unpack and how fast a full restore must be."""
 
     scratch_dir: str = setting(

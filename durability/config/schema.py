@@ -1,6 +1,7 @@
 """One schema drives validation, the sample config and the docs.
 
-Settings are frozen dataclasses whose fields are declared with `setting(...)`. The
+Settings are frozen records (`Settings` subclasses) whose fields are declared with
+`setting(...)`. The
 builder walks a parsed TOML table against them, converting units (durations, sizes,
 percentages) and collecting *every* problem as "At 'path.to.key': what is wrong",
 so an operator fixes a file in one go.
@@ -8,16 +9,31 @@ so an operator fixes a file in one go.
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
 import types
 import typing
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from durability.records import Field, Record, field_types
 from durability.units import parse_duration, parse_percent, parse_size
 
-_NO_DEFAULT: Any = dataclasses.MISSING
+_NO_DEFAULT: Any = object()
+
+
+class Settings(Record):
+    """Base of every config section: a frozen record whose fields are `setting(...)`s."""
+
+
+def _is_settings(hint: Any) -> bool:
+    return isinstance(hint, type) and issubclass(hint, Settings)
+
+
+def _setting_fields(cls: type[Settings]) -> dict[str, Field]:
+    fields = {}
+    for name in cls.__fields__:
+        default = cls.__defaults__.get(name)
+        fields[name] = default if isinstance(default, Field) else Field(default)
+    return fields
 
 
 def setting(
@@ -49,8 +65,10 @@ def setting(
         "check": check,
     }
     if factory is not None:
-        return dataclasses.field(default_factory=factory, metadata=metadata)
-    return dataclasses.field(default=default, metadata=metadata)
+        return Field(factory=factory, metadata=metadata)
+    if default is _NO_DEFAULT:
+        return Field(metadata=metadata)
+    return Field(default, metadata=metadata)
 
 
 def _type_name(value: Any) -> str:
@@ -73,22 +91,24 @@ def build(cls: type[Any], raw: Any, path: str, problems: list[str]) -> Any:
     if not isinstance(raw, Mapping):
         problems.append(f"At '{path}': expected a table, got {_type_name(raw)}")
         return _defaults(cls)
-    hints = typing.get_type_hints(cls)
+    hints = field_types(cls)
     # A field named `from_` is the TOML key `from` (a Python keyword).
-    fields = {f.name.rstrip("_"): f for f in dataclasses.fields(cls) if f.init}
+    fields = {name.rstrip("_"): (name, f) for name, f in _setting_fields(cls).items()}
     for key in raw:
         if key not in fields:
+            import difflib
+
             hint = difflib.get_close_matches(str(key), list(fields), n=1)
             suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
             problems.append(f"At '{_join(path, key)}': unknown key{suggestion}")
     values: dict[str, Any] = {}
-    for name, field in fields.items():
+    for name, (attribute, field) in fields.items():
         key_path = _join(path, name)
         if name in raw:
-            converted = _convert(raw[name], hints[field.name], field.metadata, key_path, problems)
+            converted = _convert(raw[name], hints[attribute], field.metadata, key_path, problems)
             if converted is not _NO_DEFAULT:
-                values[field.name] = converted
-        elif field.default is _NO_DEFAULT and field.default_factory is dataclasses.MISSING:
+                values[attribute] = converted
+        elif field.required:
             problems.append(f"At '{key_path}': required key is missing")
     try:
         return cls(**values)
@@ -142,16 +162,16 @@ def _convert_type(
             problems.append(f"At '{path}': expected a table, got {_type_name(value)}")
             return _NO_DEFAULT
         return dict(value)
-    if dataclasses.is_dataclass(hint):
-        return build(typing.cast(type[Any], hint), value, path, problems)
+    if _is_settings(hint):
+        return build(hint, value, path, problems)
     return _convert_scalar(value, hint, meta, path, problems)
 
 
 def _convert_item(
     value: Any, hint: Any, meta: Mapping[str, Any], path: str, problems: list[str]
 ) -> Any:
-    if dataclasses.is_dataclass(hint):
-        return build(typing.cast(type[Any], hint), value, path, problems)
+    if _is_settings(hint):
+        return build(hint, value, path, problems)
     kind = meta.get("kind")
     if kind is not None:
         return _convert_unit(value, kind, path, problems)
@@ -214,18 +234,18 @@ def _convert_scalar(
 def sample_lines(cls: type[Any], path: str) -> list[str]:
     """Return commented TOML lines documenting every key of a settings class."""
     lines: list[str] = []
-    hints = typing.get_type_hints(cls)
+    hints = field_types(cls)
     nested: list[tuple[str, Any, Mapping[str, Any]]] = []
-    for field in dataclasses.fields(cls):
-        hint = hints[field.name]
+    for name, field in _setting_fields(cls).items():
+        hint = hints[name]
         meta = field.metadata
         target = typing.get_args(hint)[0] if typing.get_origin(hint) is tuple else hint
-        if dataclasses.is_dataclass(target):
-            nested.append((field.name, hint, meta))
+        if _is_settings(target):
+            nested.append((name, hint, meta))
             continue
         for help_line in _wrap(meta.get("help", "")):
             lines.append(f"# {help_line}")
-        lines.append(_sample_value(field, meta))
+        lines.append(_sample_value(name, field, meta))
         lines.append("")
     for name, hint, nested_meta in nested:
         for help_line in _wrap(nested_meta.get("help", "")):
@@ -242,16 +262,13 @@ def sample_lines(cls: type[Any], path: str) -> list[str]:
     return lines
 
 
-def _sample_value(field: dataclasses.Field[Any], meta: Mapping[str, Any]) -> str:
+def _sample_value(name: str, field: Field, meta: Mapping[str, Any]) -> str:
+    key = name.rstrip("_")
     if meta.get("example") is not None:
-        return f"# {field.name.rstrip('_')} = {meta['example']}"
-    if field.default is not _NO_DEFAULT:
-        default = field.default
-    elif field.default_factory is not dataclasses.MISSING:
-        default = field.default_factory()
-    else:
-        return f"# {field.name.rstrip('_')} = (required)"
-    return f"# {field.name.rstrip('_')} = {_toml_value(default, meta.get('kind'))}"
+        return f"# {key} = {meta['example']}"
+    if field.required:
+        return f"# {key} = (required)"
+    return f"# {key} = {_toml_value(field.make(), meta.get('kind'))}"
 
 
 def _toml_value(value: Any, kind: str | None) -> str:

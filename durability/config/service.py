@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from durability.config.schema import setting
+from durability.config.schema import Settings, setting
 
 
-@dataclass(frozen=True)
-class ScheduleSettings:
+class ScheduleSettings(Settings):
     """Job intervals of the scheduled service; a job set to None does not run."""
 
     raid_every: float | None = setting(300.0, kind="duration", help="RAID check interval.")

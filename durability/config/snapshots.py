@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
-from durability.config.schema import setting
+from durability.config.schema import Settings, setting
 
 SOURCE_KINDS = ("s3", "ebs", "aws-backup", "restic")
 
@@ -23,8 +22,7 @@ def _check_pattern(value: str | None) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
-class SourceSettings:
+class SourceSettings(Settings):
     """One snapshot source. Policy keys left unset take `[snapshots]` defaults."""
 
     name: str = setting(help="Name of the source, used as the result target.")
@@ -89,8 +87,7 @@ class SourceSettings:
     require_immutable: bool | None = setting(None, help="Object Lock or versioning required.")
 
 
-@dataclass(frozen=True)
-class SnapshotSettings:
+class SnapshotSettings(Settings):
     """Defaults for every source, and the sources themselves."""
 
     enabled: bool = setting(True, help="Include snapshot sources in `durability check`.")

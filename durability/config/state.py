@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from durability.config.schema import setting
+from durability.config.schema import Settings, setting
 
 
 def _check_url(value: str) -> str | None:
@@ -13,8 +11,7 @@ def _check_url(value: str) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
-class StateSettings:
+class StateSettings(Settings):
     """The state store: SQLite at `path` unless `url` names a PostgreSQL database."""
 
     path: str | None = setting(

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from durability.config.schema import setting
+from durability.config.schema import Settings, setting
 
 
-@dataclass(frozen=True)
-class StatusSettings:
+class StatusSettings(Settings):
     """Who may see the status page, which nodes may report, and where customers live."""
 
     users_file: str | None = setting(

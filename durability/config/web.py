@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from durability.config.schema import setting
+from durability.config.schema import Settings, setting
 
 
-@dataclass(frozen=True)
-class WebSettings:
+class WebSettings(Settings):
     """The HTTP side: signed customer links and the status page."""
 
     base_url: str = setting(

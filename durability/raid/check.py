@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
 from datetime import datetime
 
+from durability import log as durability_log
 from durability.config.raid import RaidSettings
 from durability.errors import CommandError, ParseError, ProbeError, StateError
 from durability.model import Report, Result, Status
@@ -22,13 +21,13 @@ from durability.raid.evaluate import (
 from durability.raid.facts import ArrayFacts, MemberFacts, merge_facts
 from durability.raid.mdstat import Mdstat, parse_mdstat
 from durability.raid.sysfs import SysfsArray, list_sysfs_arrays, read_sysfs_array
+from durability.records import Record, replace
 from durability.state.store import Store
 
-log = logging.getLogger(__name__)
+log = durability_log.get(__name__)
 
 
-@dataclass(frozen=True)
-class Gathered:
+class Gathered(Record):
     """Everything read from one node: merged arrays, unreadable parts, run notes."""
 
     arrays: tuple[ArrayFacts, ...]

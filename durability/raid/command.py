@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
-from dataclasses import replace
 
+from durability import log as durability_log
 from durability.context import Context
 from durability.errors import ConfigError, DurabilityError, StateError
 from durability.model import Report
 from durability.output import add_check_arguments, emit_report
+from durability.records import replace
 
-log = logging.getLogger(__name__)
+log = durability_log.get(__name__)
+# The cron path: validates only the config sections it reads ([state], [raid]), since a
+# typo in [smtp] must not stop RAID monitoring (`durability config validate` checks them
+# all), and logs without importing `logging`.
+LIGHTWEIGHT = True
 
 DESCRIPTION = """\
 Judge every md array of this node from sysfs (primary) and /proc/mdstat (cross-check),

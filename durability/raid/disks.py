@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 
 from durability.errors import CommandError
+from durability.records import Record
 
 UDEV_DATABASE = "/run/udev/data"
 
 
-@dataclass(frozen=True)
-class DiskIdentity:
+class DiskIdentity(Record):
     """Who a member disk is: serial, model and its stable /dev/disk/by-id link."""
 
     disk: str | None = None  # the whole disk holding the member (sda for sda1)
@@ -22,8 +21,7 @@ class DiskIdentity:
     source: str | None = None  # "udev" or "sysfs"
 
 
-@dataclass(frozen=True)
-class SmartHealth:
+class SmartHealth(Record):
     """What smartctl said about one disk; `passed` None when it could not tell."""
 
     disk: str

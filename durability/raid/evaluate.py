@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from durability.model import Metric, Result, Status, worst
 from durability.raid.facts import ArrayFacts, MemberFacts
+from durability.records import Record, field
 from durability.units import format_bytes, format_duration
 
 CHECK = "raid"
@@ -16,18 +16,16 @@ REBUILD_ACTIONS = ("recover", "resync", "reshape")
 SCRUB_ACTIONS = ("check", "repair")
 
 
-@dataclass(frozen=True)
-class RaidPolicy:
+class RaidPolicy(Record):
     """How strictly arrays are judged (from `[raid]` and `--expect`)."""
 
     strict_rebuild: bool = False
     stall_after: float = 1800.0
     scrub_max_age: float = 35 * 86400.0
-    expect: dict[str, int | None] = field(default_factory=dict)
+    expect: dict[str, int | None] = field(factory=dict)
 
 
-@dataclass(frozen=True)
-class ArrayHistory:
+class ArrayHistory(Record):
     """What earlier runs recorded about one array."""
 
     first_seen: datetime
@@ -36,7 +34,7 @@ class ArrayHistory:
     last_scrub_at: datetime | None = None
     inventory_spares: int | None = None
     inventory_serials: tuple[str, ...] = ()
-    acked_errors: dict[str, int] = field(default_factory=dict)
+    acked_errors: dict[str, int] = field(factory=dict)
     acked_mismatch: int | None = None
 
 

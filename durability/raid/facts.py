@@ -7,11 +7,10 @@ alone and its facts say so.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from durability.raid.disks import DiskIdentity, SmartHealth
 from durability.raid.mdstat import MdstatArray
 from durability.raid.sysfs import SysfsArray
+from durability.records import Record
 
 SECTOR = 512
 
@@ -24,8 +23,7 @@ _MDSTAT_FLAG_STATES = {
 }
 
 
-@dataclass(frozen=True)
-class MemberFacts:
+class MemberFacts(Record):
     """One member disk of an array."""
 
     device: str
@@ -42,8 +40,7 @@ class MemberFacts:
         return "in_sync" in self.state and "faulty" not in self.state
 
 
-@dataclass(frozen=True)
-class ArrayFacts:
+class ArrayFacts(Record):
     """Everything known about one array at one moment."""
 
     name: str

@@ -8,9 +8,9 @@ names the line, so one odd array never hides the others.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from durability.errors import ParseError
+from durability.records import Record
 
 LEVELS = frozenset(
     {"linear", "multipath", "raid0", "raid1", "raid4", "raid5", "raid6", "raid10", "faulty"}
@@ -26,8 +26,7 @@ SYNC_ACTIONS = {
 }
 
 
-@dataclass(frozen=True)
-class MdstatMember:
+class MdstatMember(Record):
     """One member as mdstat lists it: `sdb1[1](W)(F)`."""
 
     device: str
@@ -35,8 +34,7 @@ class MdstatMember:
     flags: frozenset[str]
 
 
-@dataclass(frozen=True)
-class MdstatSync:
+class MdstatSync(Record):
     """A sync in progress (`recovery = 9.4% ...`) or waiting (`resync=PENDING`)."""
 
     action: str  # sysfs name: resync, recover, check, repair, reshape
@@ -48,8 +46,7 @@ class MdstatSync:
     speed_kib: int | None = None
 
 
-@dataclass(frozen=True)
-class MdstatArray:
+class MdstatArray(Record):
     """One array block of mdstat."""
 
     name: str
@@ -78,16 +75,14 @@ class MdstatArray:
         )
 
 
-@dataclass(frozen=True)
-class ArrayParseError:
+class ArrayParseError(Record):
     """An array (or a stray line, with `name` None) that could not be parsed."""
 
     name: str | None
     error: ParseError
 
 
-@dataclass(frozen=True)
-class Mdstat:
+class Mdstat(Record):
     """Everything parsed from one mdstat text."""
 
     personalities: tuple[str, ...]

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 from durability.errors import ProbeError
+from durability.records import Record
 
 
-@dataclass(frozen=True)
-class SysfsMember:
+class SysfsMember(Record):
     """One `dev-*` folder of an array."""
 
     device: str
@@ -21,8 +20,7 @@ class SysfsMember:
     recovery_start: str | None
 
 
-@dataclass(frozen=True)
-class SysfsArray:
+class SysfsArray(Record):
     """The md attributes of one array, as the kernel reports them."""
 
     name: str

@@ -164,10 +164,8 @@ class Store:
     # -- results history -------------------------------------------------------------------
     def record_report(self, report: Report, run_id: str | None = None) -> str:
         """Record every result of a report in one transaction; return the run id."""
-        import uuid
-
         self.migrate("core", _CORE_MIGRATIONS)
-        run = run_id or uuid.uuid4().hex
+        run = run_id or os.urandom(16).hex()
         when = isoformat_z(report.checked_at)
         rows = [
             (run, r.check, r.target, r.status.name, r.summary, when,
