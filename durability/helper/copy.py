@@ -241,7 +241,8 @@ def _copy_pinned(
     _files, needed = tree_size(sources)
     progress.step(f"disk {name}: copying {format_bytes(needed)}…")
     try:
-        done = restic.run(["backup", "--json", "--tag", TAG, *sources])
+        with progress.watch(f"disk {name}", mountpoint, needed):
+            done = restic.run(["backup", "--json", "--tag", TAG, *sources])
     except ResticError as error:
         if error.returncode == 3:
             raise HelperError(

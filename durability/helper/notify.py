@@ -11,10 +11,14 @@ import logging
 import os
 import shutil
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TextIO
 
 from durability.errors import CommandError
 from durability.execute import run
+from durability.units import format_bytes
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +39,54 @@ class Progress:
         if self.enabled:
             self.stream.write(f"durability-helper: {message}\n")
             self.stream.flush()
+
+    @contextmanager
+    def watch(self, label: str, path: str, total: int, interval: float = 1.0) -> Iterator[None]:
+        """While inside, show on a terminal how much has been written to the disk at path.
+
+        restic's own output is captured, so the count comes from the disk's free space:
+        it is what this copy has written so far (new data only; unchanged files cost
+        nothing), shown against the most it could need.
+        """
+        isatty = getattr(self.stream, "isatty", None)
+        if not self.enabled or not (isatty and isatty()):
+            yield
+            return
+        start = _free(path)
+        stop = threading.Event()
+        shown = threading.Event()
+
+        def show() -> None:
+            while not stop.wait(interval):
+                now = _free(path)
+                if start is None or now is None:
+                    continue
+                written = max(0, start - now)
+                self.stream.write(
+                    f"\rdurability-helper: {label}: {format_bytes(written)} written "
+                    f"(at most {format_bytes(total)})\x1b[K"
+                )
+                self.stream.flush()
+                shown.set()
+
+        thread = threading.Thread(target=show, name="durability-helper-progress", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+            if shown.is_set():
+                self.stream.write("\n")
+                self.stream.flush()
+
+
+def _free(path: str) -> int | None:
+    try:
+        stat = os.statvfs(path)
+    except OSError:
+        return None
+    return stat.f_bfree * stat.f_frsize
 
 
 def desktop_session(environ: dict[str, str] | None = None) -> bool:

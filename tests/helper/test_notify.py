@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -60,3 +61,23 @@ def test_notify_with_notify_send_runs_it(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path=/dev/null")
     assert notify("Backup copy made", "verified") is True
     assert log.read_text().splitlines()[-2:] == ["Backup copy made", "verified"]
+
+
+def test_progress_watch_terminal_shows_bytes_written(tmp_path: Path) -> None:
+    stream = Tty()
+    progress = Progress(stream)
+    with progress.watch("disk T", str(tmp_path), 10 * 1024 * 1024, interval=0.05):
+        (tmp_path / "data").write_bytes(os.urandom(2 * 1024 * 1024))
+        os.sync()
+        time.sleep(0.3)
+    text = stream.getvalue()
+    assert "\rdurability-helper: disk T: " in text
+    assert "written (at most 10.0 MiB)" in text
+    assert text.endswith("\n")
+
+
+def test_progress_watch_not_a_terminal_silent(tmp_path: Path) -> None:
+    stream = io.StringIO()
+    with Progress(stream, mode="always").watch("disk T", str(tmp_path), 1, interval=0.01):
+        time.sleep(0.05)
+    assert stream.getvalue() == ""
