@@ -6,10 +6,9 @@ writes its Prometheus textfile and, when configured, sends it to the fleet serve
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 
 from durability.config import Config
 from durability.context import Context
@@ -21,13 +20,17 @@ JobFunction = Callable[[Context], Report]
 
 @dataclass(frozen=True)
 class JobSpec:
-    """One scheduled job: what runs, how often, with what jitter and in what window."""
+    """One scheduled job: what runs, how often, with what jitter, and when it may run.
+
+    `is_open(now)` says whether the job may run at `now` (a sending window); a due job
+    that may not waits, and is asked again every few minutes.
+    """
 
     name: str
     function: JobFunction
     every: float
     jitter: float = 0.0
-    window: tuple[time, time] | None = None
+    is_open: Callable[[datetime], bool] | None = None
     record: bool = True
 
 
@@ -45,19 +48,38 @@ def check_job(name: str) -> JobFunction:
 
 def remind_job(ctx: Context) -> Report:
     """Run one reminder round (as `durability remind` does) and return its report."""
+    from durability.remind import send, smtp
+    from durability.web.signing import read_secret
+
+    config = ctx.config()
     try:
-        module = importlib.import_module("durability.remind.command")
-    except ImportError as error:
-        return unknown_report("remind", f"reminders not available in this install: {error}",
-                              ctx.now)
-    function = getattr(module, "run_reminders", None)
-    if function is None:
-        return unknown_report("remind", "reminders not available in this install", ctx.now)
-    try:
-        report: Report = function(ctx)
+        secret = read_secret(config.web.secret_file)
+        password = smtp.read_password(config.smtp.password_file)
+        summary = send.run_reminders(
+            ctx.store(), config, secret, ctx.now,
+            lambda: smtp.SmtpSession(config.smtp, password),
+        )
     except DurabilityError as error:
         return unknown_report("remind", str(error), ctx.now)
-    return report
+    text = (f"{summary.due} due, {summary.sent} sent, {summary.held} held back, "
+            f"{len(summary.refused)} refused, {len(summary.failed)} failed")
+    if summary.outside_window:
+        text += " (outside the sending window)"
+    if summary.uncertain or summary.abandoned:
+        text += f", {summary.uncertain + summary.abandoned} uncertain"
+    return Report(
+        check="remind",
+        checked_at=ctx.now,
+        results=(Result(
+            check="remind", target="reminders",
+            status=Status.OK if summary.exit_code == 0 else Status.WARNING,
+            summary=text,
+            data={"due": summary.due, "sent": summary.sent, "held": summary.held,
+                  "refused": len(summary.refused), "failed": len(summary.failed),
+                  "uncertain": summary.uncertain, "abandoned": summary.abandoned,
+                  "outside_window": summary.outside_window},
+        ),),
+    )
 
 
 def prune_job(ctx: Context) -> Report:
@@ -74,40 +96,6 @@ def prune_job(ctx: Context) -> Report:
             data={"removed": removed},
         ),),
     )
-
-
-def parse_window(text: str) -> tuple[time, time]:
-    """Given 'HH:MM-HH:MM', return the (start, end) local times. Raise ValueError if bad."""
-    try:
-        start_text, end_text = text.split("-")
-        start = datetime.strptime(start_text.strip(), "%H:%M").time()
-        end = datetime.strptime(end_text.strip(), "%H:%M").time()
-    except ValueError as error:
-        raise ValueError(f"expected 'HH:MM-HH:MM', got {text!r}") from error
-    if start == end:
-        raise ValueError(f"empty window {text!r}")
-    return start, end
-
-
-def in_window(moment: datetime, window: tuple[time, time] | None) -> bool:
-    """Given a local time and an optional window, return True if the moment is inside.
-
-    A window whose end is before its start spans midnight (22:00-06:00).
-    """
-    if window is None:
-        return True
-    start, end = window
-    now = moment.time()
-    if start < end:
-        return start <= now < end
-    return now >= start or now < end
-
-
-def next_window_start(moment: datetime, window: tuple[time, time]) -> datetime:
-    """Given a local time outside the window, return when the window next opens."""
-    start = moment.replace(hour=window[0].hour, minute=window[0].minute, second=0,
-                           microsecond=0)
-    return start if start > moment else start + timedelta(days=1)
 
 
 def configured_jobs(config: Config) -> list[JobSpec]:
@@ -128,14 +116,23 @@ def configured_jobs(config: Config) -> list[JobSpec]:
             jitter = schedule.restore_test_jitter if name == "restore-test" else 0.0
             jobs.append(JobSpec(name, check_job(name), every, jitter))
     if config.remind.enabled and schedule.remind_every:
-        window = None
-        if config.remind.sending_window:
+        from durability.config.remind import parse_window
+
+        window, zone = config.remind.sending_window, config.remind.timezone
+        if window:
             try:
-                window = parse_window(config.remind.sending_window)
+                parse_window(window)
             except ValueError as error:
                 raise ConfigError([f"At 'remind.sending_window': {error}"],
                                   config.path or "config") from error
-        jobs.append(JobSpec("remind", remind_job, schedule.remind_every, window=window))
+
+        def is_open(now: datetime) -> bool:
+            from durability.remind.send import in_window
+
+            return in_window(now, window, zone)
+
+        jobs.append(JobSpec("remind", remind_job, schedule.remind_every,
+                            is_open=is_open if window else None))
     if schedule.prune_every and config.state.record:
         jobs.append(JobSpec("prune", prune_job, schedule.prune_every, record=False))
     if schedule.report_to and not schedule.report_token_file:

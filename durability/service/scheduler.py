@@ -25,13 +25,15 @@ from durability.config import Config
 from durability.context import Context
 from durability.errors import ConfigError, DurabilityError, StateError
 from durability.model import Report, isoformat_z, unknown_report
-from durability.service.jobs import JobSpec, in_window, next_window_start
+from durability.service.jobs import JobSpec
 
 log = logging.getLogger(__name__)
 
 # How long a stop waits for the running job before leaving it (the store's
 # transactions make an abandoned write vanish whole, never half-written).
 STOP_GRACE_SECONDS = 1.2
+# How often a job waiting for its window (reminders) asks again.
+WINDOW_RETRY_SECONDS = 300
 
 
 @dataclass(frozen=True)
@@ -114,11 +116,10 @@ class Service:
         spec = self._specs.get(name)
         if spec is None:
             return
-        local_now = _local_naive(self.clock())
-        if not in_window(local_now, spec.window):
-            assert spec.window is not None
-            self._deferred[name] = next_window_start(local_now, spec.window)
-            log.info("%s: outside its window, waiting until %s", name, self._deferred[name])
+        now = self.clock()
+        if spec.is_open is not None and not spec.is_open(now):
+            self._deferred[name] = _local_naive(now) + timedelta(seconds=WINDOW_RETRY_SECONDS)
+            log.info("%s: outside its window, asking again at %s", name, self._deferred[name])
             return
         with self._lock:
             if name in self._pending:
@@ -300,7 +301,7 @@ def recordable(report: Report) -> Report:
 
 def _with(report: Report, **changes: Any) -> Report:
     """Return a copy of the report with some fields changed."""
-    fields = {
+    fields: dict[str, Any] = {
         "check": report.check, "checked_at": report.checked_at, "results": report.results,
         "summary_override": report.summary_override, "notes": report.notes,
     }

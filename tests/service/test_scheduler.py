@@ -9,7 +9,6 @@ import time as real_time
 import types
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from datetime import time as clock_time
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ import schedule
 from durability.config import Config, load_config
 from durability.context import Context
 from durability.errors import ConfigError
-from durability.model import Report
+from durability.model import Report, Status
 from durability.service.jobs import JobSpec
 from durability.service.scheduler import Service
 from tests.service.helpers import make_report, open_configured_store
@@ -143,16 +142,16 @@ def test_run_forever_crashing_job_unknown_recorded_and_kept_scheduled(
     assert rows[0]["summary"] == "job raid crashed: RuntimeError: disk on fire"
 
 
-def test_due_outside_window_deferred_to_window_start(config: Config, clock: FakeClock) -> None:
-    local_start = START.astimezone().replace(tzinfo=None)
-    opens = (local_start + timedelta(hours=9)).time()
-    closes = (local_start + timedelta(hours=10)).time()
+def test_due_outside_window_waits_for_window(config: Config, clock: FakeClock) -> None:
     calls: list[datetime] = []
+
+    def is_open(now: datetime) -> bool:
+        return 9 <= now.hour < 10
+
     service = Service(config, [JobSpec("remind", recording("remind", calls), 86400,
-                                       window=(opens, closes))], clock=clock)
+                                       is_open=is_open)], clock=clock)
     run_until(service, clock, START + timedelta(hours=34))
     assert offsets(calls) == [9 * 3600, 9 * 3600 + 86400]
-    assert isinstance(opens, clock_time)
 
 
 def test_reload_bad_config_keeps_running_config(
@@ -215,3 +214,26 @@ def test_run_job_textfile_has_status_last_and_next_run(
     assert 'durability_job_last_run_timestamp_seconds{job="raid"}' in text
     assert 'durability_job_next_run_timestamp_seconds{job="raid"}' in text
     assert 'durability_job_status{job="raid"} 0.0' in text
+
+
+def test_configured_jobs_remind_without_secret_unknown_with_reason(
+    write_config: Callable[[str], Path],
+) -> None:
+    from durability.service.jobs import configured_jobs
+
+    config = load_config(str(write_config(
+        '[raid]\nenabled = false\n[remind]\nsending_window = "00:00-23:59"\n')))
+    jobs = configured_jobs(config)
+    assert [job.name for job in jobs] == ["remind", "prune"]
+    service = Service(config, jobs)
+    run = service.run_job("remind")
+    assert run.report.status is Status.UNKNOWN
+    assert "web.secret_file" in run.report.summary
+
+
+def test_configured_jobs_bad_window_config_error(write_config: Callable[[str], Path]) -> None:
+    from durability.service.jobs import configured_jobs
+
+    with pytest.raises(ConfigError, match="remind.sending_window"):
+        configured_jobs(load_config(str(write_config(
+            '[raid]\nenabled = false\n[remind]\nsending_window = "late"\n'))))
