@@ -172,7 +172,7 @@ def run_restic(
                     _remove_own_stale_lock(repo)
                 raise
             finally:
-                _cleanup(holder, options.keep, facts, timer)
+                cleanup_scratch(holder, options.keep, facts, timer)
     except Stop as stop:
         facts.update(failure=str(stop), failure_status=stop.status)
     except ops.ResticFailure as failure:
@@ -201,16 +201,15 @@ def _restic_phases(
     if options.seed is not None:  # tests fix the choice; it protects nothing
         rng = random.Random(options.seed)  # noqa: S311
     with timer.phase("list"):
-        snapshots = with_lock_retry(repo, now, lambda: ops.list_snapshots(repo))
-        snapshot = ops.choose_snapshot(snapshots, options.snapshot, now, rng)
-        facts.update(snapshot_id=snapshot.id, snapshot_time=snapshot.time)
-        # restic retries a missing pack for most of a minute before giving up, so
-        # the index is checked against the pack files first (alongside the listing).
-        nodes, present, indexes = _parallel(
-            lambda: ops.list_nodes(repo, snapshot.id),
+        # restic retries a missing pack for most of a minute before giving up, so the
+        # index is checked against the pack files before anything reads a pack.
+        snapshots, present, indexes = _parallel(
+            lambda: with_lock_retry(repo, now, lambda: ops.list_snapshots(repo)),
             lambda: ops.list_packs(repo),
             lambda: ops.list_indexes(repo),
         )
+        snapshot = ops.choose_snapshot(snapshots, options.snapshot, now, rng)
+        facts.update(snapshot_id=snapshot.id, snapshot_time=snapshot.time)
         referenced: set[str] = set()
         for packs in _parallel(*(_index_reader(repo, index_id) for index_id in indexes)):
             referenced |= packs
@@ -222,6 +221,7 @@ def _restic_phases(
                 f"{len(missing)} pack file(s) referenced by the index are missing from "
                 f"the repository: {shown}",
             )
+        nodes = ops.list_nodes(repo, snapshot.id)
     files = [node for node in nodes if node.type == "file"]
     full_size = sum(node.size for node in files)
     facts.update(full_size_bytes=full_size)
@@ -327,9 +327,10 @@ def _verify(
     )
 
 
-def _cleanup(
+def cleanup_scratch(
     holder: list[scratch_mod.Scratch], keep: bool, facts: Facts, timer: PhaseTimer
 ) -> None:
+    """Remove the test's scratch folder (or mark it kept) and record how that went."""
     if not holder:
         return
     scratch = holder[0]
