@@ -47,6 +47,10 @@ from durability.units import format_bytes
 log = logging.getLogger(__name__)
 
 
+class VerifyError(HelperError):
+    """The copy was written but reading it back failed: the disk is not to be trusted."""
+
+
 @dataclass(frozen=True)
 class CopyOptions:
     """How `copy` runs; tests point the roots and the random source elsewhere."""
@@ -167,6 +171,10 @@ def run_copy(
                     f"disk {record.name} was removed or unmounted during the copy: "
                     "plug it in again and rerun copy (no receipt was written)"
                 )
+            elif isinstance(error, VerifyError):
+                record = replace(
+                    record, last_verified_at=isoformat(datetime.now(UTC)), last_verified_ok=False
+                )
             record = replace(record, last_error=message)
             outcomes.append(DiskOutcome(record.name, None, message))
         else:
@@ -272,7 +280,7 @@ def _copy_pinned(
         restic.run(["check", f"--read-data-subset={subset}/{options.subsets}"])
     except ResticError as error:
         _require_mounted(disk, options, name)
-        raise HelperError(
+        raise VerifyError(
             f"disk {name}: verification failed, the backup on this disk is damaged "
             f"({error}); run `restic -r {shown_repository} check` and consider a new disk"
         ) from error
@@ -340,13 +348,13 @@ def verify_sample(
         try:
             restic.run(args)
         except ResticError as error:
-            raise HelperError(
+            raise VerifyError(
                 f"disk {name}: verification failed, files could not be read back from the "
                 f"disk ({error})"
             ) from error
         differing = sum(1 for node in sample if not _same(node, Path(scratch + node.path)))
         if differing:
-            raise HelperError(
+            raise VerifyError(
                 f"disk {name}: verification failed: {differing} of {len(sample)} sample "
                 "files came back different from the originals"
             )
@@ -377,4 +385,6 @@ def _same(node: FileNode, restored: Path) -> bool:
     return sha256_file(restored) == sha256_file(Path(node.path))
 
 
-__all__ = ["CopyOptions", "CopyOutcome", "DiskOutcome", "disk_full_message", "run_copy"]
+__all__ = [
+    "CopyOptions", "CopyOutcome", "DiskOutcome", "VerifyError", "disk_full_message", "run_copy",
+]

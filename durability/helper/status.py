@@ -79,7 +79,8 @@ def render_status(view: StatusView) -> str:
             f"{r.last_copy_at} (snapshot {r.last_snapshot_id[:8]})" if r.last_copy_at else "never"
         )
         lines.append(f"  last copy:     {copied}")
-        verified = f"{r.last_verified_at} (passed)" if r.last_verified_at else "never"
+        verdict = "passed" if r.last_verified_ok else "FAILED"
+        verified = f"{r.last_verified_at} ({verdict})" if r.last_verified_at else "never"
         lines.append(f"  last verified: {verified}")
         if r.last_error:
             lines.append(f"  last problem:  {r.last_error}")

@@ -223,6 +223,8 @@ def test_copy_corrupted_pack_fails_verification(
     assert len(helper.receipts()) == 1
     status = json.loads(helper("status", "--json").stdout)["disks"][0]
     assert "verification failed" in status["last_error"]
+    assert status["last_verified_ok"] is False
+    assert "(FAILED)" in helper("status").stdout
 
 
 def test_copy_corrupted_pack_caught_by_sample_restore(
