@@ -253,9 +253,8 @@ def sample_lines(cls: type[Any], path: str) -> list[str]:
         if typing.get_origin(hint) is tuple:
             lines.append(f"# [[{_join(path, name)}]]")
             inner = sample_lines(typing.get_args(hint)[0], _join(path, name))
-            lines.extend(
-                line if line.startswith("#") or not line else f"# {line}" for line in inner
-            )
+            # Keys of a list of tables are indented, to tell them from the parent's keys.
+            lines.extend(f"#   {line[2:]}" if line.startswith("# ") else line for line in inner)
         else:
             lines.append(f"[{_join(path, name)}]")
             lines.extend(sample_lines(hint, _join(path, name)))
