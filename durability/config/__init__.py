@@ -144,7 +144,6 @@ class Config:
 
 
 def _build_section(name: str, raw: Any, problems: list[str]) -> Any:
-    before = len(problems)
     value = build(section_class(name), raw, name, problems)
     if name == "snapshots" and value is not None:
         problems.extend(_source_problems(value.sources))
