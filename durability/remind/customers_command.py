@@ -83,6 +83,7 @@ def _import(path: str, ctx: Context) -> int:
 def _describe(customer: CustomerState, policy: Policy, now: datetime) -> dict[str, Any]:
     from durability.model import isoformat_z
     from durability.remind.planner import Planned, evaluate_customer, period_start
+    from durability.remind.records import UNCERTAIN
 
     outcome = evaluate_customer(customer, policy, now)
     if customer.unsubscribed_at is not None:
@@ -95,6 +96,9 @@ def _describe(customer: CustomerState, policy: Policy, now: datetime) -> dict[st
         status = f"due (reminder {outcome.step})"
     else:
         status = f"attention: {outcome.reason}"
+    uncertain = sum(1 for entry in customer.outbox if entry.state == UNCERTAIN)
+    if uncertain:
+        status += f"; {uncertain} uncertain message(s)"
     return {
         "id": customer.id, "email": customer.email, "name": customer.name,
         "language": customer.language, "interval_days": customer.interval_days,

@@ -97,6 +97,8 @@ def test_remind_uncertain_shown_and_next_step_still_comes(
     as_json = json.loads(cli("--config", config, "customers", "--now", NOW, "show", "c-1",
                              "--format", "json").stdout)
     assert [m["state"] for m in as_json["customer"]["messages"]] == ["uncertain"]
+    listed = cli("--config", config, "customers", "--now", NOW, "list")
+    assert "1 uncertain message(s)" in listed.stdout
     week = cli("--config", config, "remind", "--now", "2026-12-02T10:00:00Z")
     assert "1 due, 1 sent" in week.stdout
     assert server.recipients() == ["u1@example.com", "u1@example.com"]
