@@ -14,6 +14,7 @@ import queue
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -76,7 +77,9 @@ class Service:
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not secrecy
         self.stop_event = threading.Event()
         self.reload_event = threading.Event()
-        self.runs: list[JobRun] = []
+        # The latest runs, for --once and tests; bounded so a long-lived service keeps
+        # no growing list.
+        self.runs: deque[JobRun] = deque(maxlen=1000)
         self._load_config = load_config
         self._wait = wait or self._wait_for_stop
         self._specs: dict[str, JobSpec] = {}
@@ -160,6 +163,11 @@ class Service:
             return False
         except DurabilityError as error:
             log.error("config reload failed, keeping the running config: %s", error)
+            return False
+        if (config.state, config.web) != (self.config.state, self.config.web):
+            # The lock, the open store and the web server belong to the running config.
+            log.error("config reload failed, keeping the running config: changes to [state] "
+                      "or [web] need a restart of the service")
             return False
         self.config = config
         self.install(jobs)

@@ -234,6 +234,24 @@ def test_configured_jobs_remind_without_secret_unknown_with_reason(
 def test_configured_jobs_bad_window_config_error(write_config: Callable[[str], Path]) -> None:
     from durability.service.jobs import configured_jobs
 
-    with pytest.raises(ConfigError, match="remind.sending_window"):
+    with pytest.raises(ConfigError, match=r"remind\.sending_window"):
         configured_jobs(load_config(str(write_config(
             '[raid]\nenabled = false\n[remind]\nsending_window = "late"\n'))))
+
+
+def test_reload_state_change_refused_restart_needed(
+    config: Config, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    moved = load_config(_other_state(tmp_path))
+    job = JobSpec("raid", recording("raid", []), 300)
+    service = Service(config, [job], load_config=lambda: (moved, [job]))
+    with caplog.at_level(logging.ERROR):
+        assert service.reload() is False
+    assert service.config is config
+    assert "[state] or [web] need a restart" in caplog.text
+
+
+def _other_state(tmp_path: Path) -> str:
+    path = tmp_path / "moved.toml"
+    path.write_text(f'[state]\npath = "{tmp_path / "moved.db"}"\n[raid]\nenabled = false\n')
+    return str(path)
