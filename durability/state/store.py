@@ -133,6 +133,10 @@ class Store:
         """Apply the not yet applied migrations of one component, each in a transaction."""
         if component in self._migrated:
             return
+        if self._applied_versions(component) >= set(range(1, len(migrations) + 1)):
+            # Up to date: the common case on every run, answered without a write lock.
+            self._migrated.add(component)
+            return
         with self.transaction():
             self.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
@@ -155,6 +159,19 @@ class Store:
                     (component, version),
                 )
         self._migrated.add(component)
+
+    def _applied_versions(self, component: str) -> set[int]:
+        """Return the applied migration versions of a component (empty before any)."""
+        if self.dialect == "postgresql":
+            exists = self.query_one("SELECT to_regclass('schema_migrations') IS NOT NULL")
+        else:
+            exists = self.query_one(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+            )
+        if not exists or not exists[0]:
+            return set()
+        rows = self.query("SELECT version FROM schema_migrations WHERE component = ?", (component,))
+        return {int(row[0]) for row in rows}
 
     def close(self) -> None:
         """Close the connection."""
