@@ -2,7 +2,9 @@
 
 Run: .venv/bin/python benchmarks/remind_plan.py [CUSTOMERS]   (default 100000)
 Prints seconds for (a) a bare loop reading every customer row from the state store and
-(b) loading the customers with their outbox and planning, and the ratio b/a.
+(b) what `durability remind` does before sending: load the customers who may be due
+with their outbox, and plan; and the ratio b/a. 80% of the customers have a copy on
+record, spread over the last 90 days; 73% are due.
 Target: planning 100,000 customers in under 2 s.
 """
 
@@ -14,9 +16,10 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from durability.config import parse_config
 from durability.remind import state
-from durability.remind.planner import Policy, plan_reminders
 from durability.remind.records import CustomerRow
+from durability.remind.send import plan_now
 from durability.state.store import open_sqlite
 
 
@@ -43,7 +46,7 @@ def main() -> None:
         bare = time.perf_counter() - started
 
         started = time.perf_counter()
-        plan = plan_reminders(state.load_states(store), Policy(), now)
+        plan = plan_now(store, parse_config(""), now)
         planning = time.perf_counter() - started
         store.close()
     print(f"customers: {count}  (import: {import_seconds:.2f} s)")

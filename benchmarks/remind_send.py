@@ -77,7 +77,7 @@ def main() -> None:
             store.close()
     finally:
         controller.stop()
-    print(f"messages: {count}  (server received {sink.count})")
+    print(f"messages: {count}  (server received {sink.count} over both runs)")
     print(f"bare smtplib, pre-rendered:  {baseline:.3f} s  {count / baseline:.0f} msg/s")
     print(f"durability remind:           {ours:.3f} s  {summary.sent / ours:.0f} msg/s "
           f"({summary.sent} sent)")

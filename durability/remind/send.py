@@ -85,7 +85,8 @@ def in_window(now: datetime, window: str | None, zone: str | None) -> bool:
 
 def plan_now(store: Store, config: Config, now: datetime) -> Plan:
     """Load every customer and return the plan for `now`."""
-    return plan_reminders(state.load_states(store), policy_from(config), now)
+    policy = policy_from(config)
+    return plan_reminders(state.load_states(store, now, policy.interval_days), policy, now)
 
 
 def write_dry_run(

@@ -16,7 +16,7 @@ import os
 import socket
 import time
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from durability.errors import StateError
@@ -175,9 +175,22 @@ def _entry(row: Sequence[Any]) -> OutboxEntry:
                        handed_at=parse_time(row[4]), email=row[5])
 
 
-def load_states(store: Store) -> list[CustomerState]:
-    """Return every customer with their outbox entries, for the planner."""
+def load_states(
+    store: Store, due_by: datetime | None = None, interval_days: int = 30,
+) -> list[CustomerState]:
+    """Return customers with their outbox entries, for the planner.
+
+    With `due_by` (now) and the default interval, customers who cannot be due (on the
+    default interval with a copy newer than that, or unsubscribed) are left out in SQL,
+    so that a large customer base costs only what is overdue.
+    """
     migrate(store)
+    where, params = "", []
+    if due_by is not None:
+        cutoff = isoformat_z(due_by - timedelta(days=interval_days))
+        where = ("WHERE unsubscribed_at IS NULL AND (interval_days IS NOT NULL "
+                 "OR last_copy_at IS NULL OR last_copy_at <= ?)")
+        params = [cutoff]
     entries: dict[str, list[OutboxEntry]] = {}
     for row in store.query(
         "SELECT msg_key, period_start, step, state, handed_at, email, customer_id "
@@ -189,7 +202,8 @@ def load_states(store: Store) -> list[CustomerState]:
         "GROUP BY customer_id"))
     return [
         _state_from_row(row, entries.get(row[0], ()), int(copies.get(row[0], 0)))
-        for row in store.query(f"SELECT {_CUSTOMER_COLUMNS} FROM remind_customers ORDER BY id")
+        for row in store.query(
+            f"SELECT {_CUSTOMER_COLUMNS} FROM remind_customers {where} ORDER BY id", params)
     ]
 
 
