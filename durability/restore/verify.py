@@ -180,9 +180,9 @@ def compare_live(
     compared = identical = 0
     changed: list[str] = []
     mismatches: list[Mismatch] = []
+    candidates: list[tuple[Node, str]] = []
     for node in nodes:
-        restored = restored_hashes.get(node.path)
-        if node.type != "file" or restored is None:
+        if node.type != "file" or node.path not in restored_hashes:
             continue
         live = os.path.join(live_root, node.path.lstrip("/"))
         try:
@@ -194,15 +194,16 @@ def compare_live(
         unchanged = info.st_size == node.size and (
             node.mtime is not None and abs(info.st_mtime - node.mtime.timestamp()) < 0.001
         )
-        if not unchanged:
+        if unchanged:
+            candidates.append((node, live))
+        else:
             changed.append(node.path)
-            continue
-        try:
-            live_hash = hash_file(live)
-        except OSError:
+    hashed = hash_files(live for _node, live in candidates)
+    for (node, _live), item in zip(candidates, hashed, strict=True):
+        if item.sha256 is None:  # unreadable live file: nothing to compare with
             continue
         compared += 1
-        if live_hash == restored:
+        if item.sha256 == restored_hashes[node.path]:
             identical += 1
         else:
             mismatches.append(

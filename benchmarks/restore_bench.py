@@ -1,0 +1,129 @@
+"""Benchmark: a restore test against a bare `restic restore`, hashing against sha256sum.
+
+Run on demand (it writes SIZE of random data twice, plus a restic repository):
+
+    .venv/bin/python benchmarks/restore_bench.py            # 1 GiB
+    .venv/bin/python benchmarks/restore_bench.py --size 64MiB
+
+Both sides run in the same process on the same snapshot, alternately, and the best of
+`--rounds` is kept, so the ratios compare like with like on this machine:
+- restore-test wall time / bare `restic --no-cache restore` wall time (target <= 1.15x);
+- our hashing throughput / `sha256sum` throughput on the same files (target >= 0.9x).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from durability.units import format_bytes, parse_size
+
+
+def _timed(argv: list[str], env: dict[str, str] | None = None) -> float:
+    start = time.perf_counter()
+    subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def _write_data(folder: Path, size: int, files: int) -> list[Path]:
+    folder.mkdir(parents=True)
+    per_file = max(1, size // files)
+    paths = []
+    for number in range(files):
+        path = folder / f"part{number:03d}.bin"
+        with open(path, "wb") as handle:
+            left = per_file
+            while left:
+                chunk = min(left, 8 << 20)
+                handle.write(os.urandom(chunk))
+                left -= chunk
+        paths.append(path)
+    return paths
+
+
+def main() -> int:
+    """Run the benchmark and print the ratios."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", default="1GiB", help="snapshot size (default 1GiB)")
+    parser.add_argument("--files", type=int, default=16, help="number of files (default 16)")
+    parser.add_argument("--rounds", type=int, default=2, help="best of N rounds (default 2)")
+    parser.add_argument("--workdir", default="/var/tmp", help="where to build the data")
+    args = parser.parse_args()
+    size = parse_size(args.size)
+    root = Path(tempfile.mkdtemp(prefix="durability-bench-", dir=args.workdir))
+    try:
+        return _run(root, size, args.files, args.rounds)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _run(root: Path, size: int, files: int, rounds: int) -> int:
+    from durability.restore.verify import hash_files
+
+    data = root / "data"
+    print(f"writing {format_bytes(size)} in {files} files under {root}", flush=True)
+    paths = _write_data(data, size, files)
+    password = root / "password"
+    password.write_text("benchmark-password\n")
+    repo = root / "repo"
+    env = {**os.environ, "RESTIC_REPOSITORY": str(repo), "RESTIC_PASSWORD_FILE": str(password)}
+    subprocess.run(["restic", "--no-cache", "init"], env=env, check=True, capture_output=True)
+    subprocess.run(["restic", "--no-cache", "backup", str(data)], env=env, check=True,
+                   capture_output=True)
+    scratch = root / "scratch"
+    config = root / "durability.toml"
+    config.write_text(
+        f'[state]\npath = "{root / "state.db"}"\n'
+        f'[restore]\nscratch_dir = "{scratch}"\nreserve = "1MiB"\n'
+        f'[[snapshots.sources]]\nname = "bench"\nkind = "restic"\n'
+        f'repository = "{repo}"\npassword_file = "{password}"\n'
+    )
+    durability = [sys.executable, "-c", "from durability.cli import main; main()"]
+    bare_times, ours_times = [], []
+    for _ in range(rounds):
+        target = root / "bare"
+        bare_times.append(
+            _timed(["restic", "--no-cache", "restore", "latest", "--target", str(target)], env)
+        )
+        shutil.rmtree(target)
+        start = time.perf_counter()
+        done = subprocess.run(
+            [*durability, "--config", str(config), "restore-test", "--format", "json"],
+            capture_output=True, text=True, stdin=subprocess.DEVNULL,
+        )
+        ours_times.append(time.perf_counter() - start)
+        if done.returncode != 0:
+            print(done.stdout, done.stderr, file=sys.stderr)
+            return 1
+    bare, ours = min(bare_times), min(ours_times)
+    print(f"bare restic restore:        {bare:7.2f}s ({format_bytes(size / bare)}/s)")
+    print(f"durability restore-test:    {ours:7.2f}s (restore --verify, hash, compare, clean up)")
+    print(f"RATIO restore-test / bare restic restore = {ours / bare:.2f}x (target <= 1.15x)")
+
+    names = [str(p) for p in paths]
+    for path in names:  # warm the page cache for both sides alike
+        with open(path, "rb") as handle:
+            while handle.read(8 << 20):
+                pass
+    sums, ours_hash = [], []
+    for _ in range(rounds):
+        sums.append(_timed(["sha256sum", *names]))
+        start = time.perf_counter()
+        hashed = hash_files(names)
+        ours_hash.append(time.perf_counter() - start)
+        assert all(h.sha256 for h in hashed)
+    base, mine = min(sums), min(ours_hash)
+    print(f"sha256sum:                  {base:7.2f}s ({format_bytes(size / base)}/s)")
+    print(f"durability hash_files:      {mine:7.2f}s ({format_bytes(size / mine)}/s)")
+    print(f"RATIO hashing throughput / sha256sum = {base / mine:.2f}x (target >= 0.9x)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
