@@ -127,3 +127,39 @@ def test_remind_second_run_while_first_sends_exits_3(
     after = cli("--config", config, "remind", "--now", NOW)
     assert after.code == 0, after.stdout + after.stderr
     assert Counter(server.recipients()) == Counter({"u1@example.com": 1, "u2@example.com": 1})
+
+
+def test_remind_store_full_mid_batch_no_duplicate_no_loss(
+    cli: Any, mail_server: Callable[..., MailServer], remind_config: Callable[..., Path],
+    customers_csv: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sqlite3
+
+    from durability.state import store as store_module
+
+    server = mail_server()
+    config = remind_config(server)
+    # SQLite's page limit gives the real "database or disk is full" path: keep SQLite.
+    text = config.read_text(encoding="utf-8")
+    text = text[text.index("[smtp]"):]
+    config.write_text(f'[state]\npath = "{tmp_path / "full.db"}"\n' + text, encoding="utf-8")
+    csv = customers_csv([f"c-{i},u{i}@example.com,{'N' * 100},en,," for i in range(300)])
+    assert cli("--config", config, "customers", "--now", IMPORTED, "import", csv).code == 0
+    with sqlite3.connect(tmp_path / "full.db") as connection:
+        pages = connection.execute("PRAGMA page_count").fetchone()[0]
+    original = store_module.open_sqlite
+
+    def limited(*args: Any, **kwargs: Any) -> Any:
+        opened = original(*args, **kwargs)
+        opened.connection.cursor().execute(f"PRAGMA max_page_count = {pages + 4}")
+        return opened
+
+    monkeypatch.setattr(store_module, "open_sqlite", limited)
+    full = cli("--config", config, "remind", "--now", NOW)
+    monkeypatch.undo()
+    assert full.code == 3, full.stdout + full.stderr
+    assert "full" in full.stderr
+    assert 0 < len(server.recipients()) < 300
+    rerun = cli("--config", config, "remind", "--now", "2026-11-25T10:05:00Z")
+    assert rerun.code == 0, rerun.stdout + rerun.stderr
+    assert Counter(server.recipients()) == Counter({f"u{i}@example.com": 1 for i in range(300)})
