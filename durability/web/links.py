@@ -137,7 +137,7 @@ def handle_link(request: Request, web: Web, action: str, token: str) -> Response
                               _text(lang, "snooze.done", until=_date(until, lang)))
         source = "one-click" if request.form.get("List-Unsubscribe") == "One-Click" else "link"
         fresh = state.record_unsubscribe(web.store(), link.customer_id, source, now)
-        return _done_page(lang, action, True, _text(lang, "unsubscribe.done"))
+        return _done_page(lang, action, fresh, _text(lang, "unsubscribe.done"))
     except KeyError:
         return plain_page(404, _text(lang, "invalid.title"), _text(lang, "unknown"), lang)
 
