@@ -76,6 +76,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="file holding this node's token for --report-to",
     )
+    parser.add_argument(
+        "--node",
+        metavar="NAME",
+        help="this node's name for --report-to (default: schedule.node_name, else the hostname)",
+    )
 
 
 def _settings(args: argparse.Namespace, ctx: Context) -> tuple[object, dict[str, int | None]]:
@@ -162,7 +167,7 @@ def _check(args: argparse.Namespace, ctx: Context) -> int:
     report = _maybe_record_results(args, ctx, report)
     code = emit_report(report, args)
     if args.report_to:
-        code = _send(args, report, code)
+        code = _send(args, ctx, report, code)
     return code
 
 
@@ -174,7 +179,7 @@ def _maybe_record_results(args: argparse.Namespace, ctx: Context, report: Report
     return record_report(ctx, report)
 
 
-def _send(args: argparse.Namespace, report: Report, code: int) -> int:
+def _send(args: argparse.Namespace, ctx: Context, report: Report, code: int) -> int:
     from durability.fleet import send_report
 
     if not args.report_token_file:
@@ -183,7 +188,8 @@ def _send(args: argparse.Namespace, report: Report, code: int) -> int:
     try:
         with open(args.report_token_file, encoding="utf-8") as handle:
             token = handle.read().strip()
-        send_report(args.report_to, token, report, timeout=10.0)
+        node = args.node or ctx.config().schedule.node_name or None
+        send_report(args.report_to, token, report, timeout=10.0, node=node)
     except OSError as error:
         sys.stderr.write(f"durability: cannot read {args.report_token_file}: {error.strerror}\n")
         return 3 if code == 0 else code
