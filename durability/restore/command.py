@@ -118,9 +118,9 @@ def run_source(
 def build_report(
     ctx: Context, source_name: str | None, options: Options, progress: Progress
 ) -> Report:
-    """Run the test and return its report (recorded in the history).
+    """Run the test and return its report (not recorded: the caller records it).
 
-    Raise DurabilityError if the run was stopped by SIGTERM (after cleaning up).
+    Raise DurabilityError if the run was stopped by a signal (after cleaning up).
     """
     config = ctx.config()
     source = find_source(config, source_name)
@@ -129,22 +129,24 @@ def build_report(
     except Terminated as stop:
         raise DurabilityError(f"{stop}; restore test abandoned, scratch folder removed") from None
     result = evaluate_restore(outcome, config.restore.rto_target)
-    report = Report(check=CHECK, checked_at=ctx.now, results=(result,))
-    return record_report(ctx, report)
+    return Report(check=CHECK, checked_at=ctx.now, results=(result,))
 
 
 def run_check(ctx: Context) -> Report:
-    """Run the restore test `restore.source` names (for `durability check`), quietly."""
+    """Run the restore test `restore.source` names, quietly.
+
+    For `durability check` and the scheduled service, which records the report itself.
+    """
     settings = ctx.config().restore
     options = Options(snapshot="latest", sample=settings.sample)
     return build_report(ctx, settings.source, options, QuietProgress())
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    """Run one restore test, print the report, return its exit code."""
+    """Run one restore test, record it, print the report, return its exit code."""
     sample = args.sample or (0 if args.full else ctx.config().restore.sample)
     options = Options(snapshot=args.snapshot, sample=sample, keep=args.keep, seed=args.seed)
-    report = build_report(ctx, args.source, options, make_progress())
+    report = record_report(ctx, build_report(ctx, args.source, options, make_progress()))
     for result in report.results:
         kept = result.data.get("kept_path")
         if kept:
