@@ -153,6 +153,10 @@ def merge_reports(check: str, reports: Sequence[Report], when: datetime) -> Repo
     results: list[Result] = []
     notes: list[str] = []
     for report in reports:
-        results.extend(report.results)
+        if report.results:
+            results.extend(report.results)
+        else:
+            # "no md arrays" is a verdict too: keep it visible in the combined report.
+            results.append(Result(report.check, report.check, Status.OK, report.summary))
         notes.extend(report.notes)
     return Report(check=check, checked_at=when, results=tuple(results), notes=tuple(notes))

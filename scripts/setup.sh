@@ -35,5 +35,5 @@ if [ "$test_mode" = 1 ]; then
     .venv/bin/python -m pip install -q -r requirements/ci.txt
     .venv/bin/python -m pip install -q --no-deps -e .
 else
-    .venv/bin/python -m pip install -q -c requirements/ci.txt '.[provider,postgresql]'
+    .venv/bin/python -m pip install -q -c requirements/ci.txt -e '.[provider,postgresql]'
 fi

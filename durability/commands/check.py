@@ -9,7 +9,7 @@ import logging
 from durability.context import Context
 from durability.errors import DurabilityError
 from durability.model import Report, merge_reports, unknown_report
-from durability.output import add_check_arguments, emit_report
+from durability.output import add_check_arguments, emit_report, record_report
 
 DESCRIPTION = "Run every check enabled in the config and print one combined report."
 log = logging.getLogger(__name__)
@@ -61,4 +61,5 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         report = unknown_report("check", "no check is enabled in the config", ctx.now)
     else:
         report = merge_reports("check", [run_named_check(n, ctx) for n in names], ctx.now)
+        report = record_report(ctx, report)
     return emit_report(report, args)
