@@ -15,7 +15,7 @@ from tests.web_status.conftest import TOKENS, StatusWorld, status_world  # noqa:
 
 
 @pytest.fixture
-def central(status_world: StatusWorld) -> Iterator[tuple[StatusWorld, str]]:  # noqa: F811
+def central(status_world: StatusWorld) -> Iterator[tuple[StatusWorld, str]]:
     server = make_server(status_world.app, "127.0.0.1", 0)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
