@@ -92,13 +92,14 @@ def read_identity_udev(device: str) -> DiskIdentity:
     links = [link for link in (properties.get("DEVLINKS") or "").split() if "/by-id/" in link]
     preferred = [link for link in links if "/by-id/wwn-" not in link and "-part" not in link]
     by_id = (preferred or sorted(links) or [None])[0]
-    return DiskIdentity(
-        disk=disk,
-        serial=properties.get("ID_SERIAL_SHORT") or properties.get("ID_SERIAL"),
-        model=properties.get("ID_MODEL"),
-        by_id=by_id,
-        source="udev",
-    )
+    serial = properties.get("ID_SERIAL_SHORT") or properties.get("ID_SERIAL")
+    model = properties.get("ID_MODEL")
+    if serial is None or model is None:
+        # Some drivers (virtio, some RAID HBAs) give udev no serial; sysfs may have one.
+        fallback = read_identity_sysfs("/sys", device)
+        serial = serial or fallback.serial
+        model = model or fallback.model
+    return DiskIdentity(disk=disk, serial=serial, model=model, by_id=by_id, source="udev")
 
 
 def read_identity(sys_root: str, device: str) -> DiskIdentity:
