@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email.message import EmailMessage
+from email.message import Message
 from pathlib import Path
 from typing import TextIO
 
@@ -183,7 +183,7 @@ def _send_batch(
 
 
 def _hand_over(
-    session: smtp.SmtpSession, message: EmailMessage, config: Config, recipient: str,
+    session: smtp.SmtpSession, message: Message, config: Config, recipient: str,
     sleep: Callable[[float], None], before_body: Callable[[], None],
 ) -> smtp.Outcome:
     outcome = smtp.Outcome(smtp.TEMPORARY, None, "not attempted")

@@ -15,7 +15,7 @@ import socket
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.message import Message
 
 from durability.config.remind import SmtpSettings
 from durability.errors import DurabilityError
@@ -100,7 +100,7 @@ class SmtpSession:
         self._conn = conn
 
     def send(
-        self, message: EmailMessage, sender: str, recipient: str,
+        self, message: Message, sender: str, recipient: str,
         before_body: Callable[[], None] = lambda: None,
     ) -> Outcome:
         """Hand one message for one recipient to the server and return its answer.

@@ -6,6 +6,7 @@ import email
 import email.policy
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 
 import pytest
 
@@ -68,8 +69,14 @@ def test_render_reminder_polish_text_html_headers() -> None:
     assert "<script" not in html and "<img" not in html
 
 
+def _parsed(raw: bytes) -> EmailMessage:
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(message, EmailMessage)
+    return message
+
+
 def test_render_reminder_links_signed_for_customer() -> None:
-    message = render_reminder(_planned("en"), SENDER, NOW)
+    message = _parsed(render_reminder(_planned("en"), SENDER, NOW).as_bytes())
     text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     confirm = next(w for w in text.split() if "/l/confirm/" in w)
     token = confirm.rsplit("/", 1)[1]
@@ -80,7 +87,9 @@ def test_render_reminder_links_signed_for_customer() -> None:
 def test_render_reminder_name_with_html_escaped_in_html_only() -> None:
     planned = _planned("en")
     customer = replace(planned.customer, name="<b>Bob</b> & Co")
-    message = render_reminder(replace(planned, customer=customer), SENDER, NOW)
+    message = _parsed(render_reminder(replace(planned, customer=customer), SENDER, NOW)
+                      .as_bytes())
+    assert message["To"].addresses[0].display_name == "<b>Bob</b> & Co"
     html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
     assert "&lt;b&gt;Bob&lt;/b&gt; &amp; Co" in html
     text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
