@@ -268,3 +268,16 @@ def test_remind_smtp_down_mid_batch_no_duplicate_no_loss(
     assert again.code == 0, again.stdout
     assert "5 due, 5 sent" in again.stdout
     assert sorted(server.recipients()) == sorted(f"u{i}@example.com" for i in range(8))
+
+
+def test_remind_without_link_secret_exits_3_sends_nothing(
+    cli: Any, mail_server: Callable[..., MailServer], write_config: Callable[[str], Path],
+    customers_csv: Callable[..., Path],
+) -> None:
+    server = mail_server()
+    config = write_config(f'[smtp]\nport = {server.port}\nsecurity = "none"\n')
+    _import(cli, config, customers_csv(["c-1,a@example.com,A,en,,"]))
+    result = cli("--config", config, "remind", "--now", NOW)
+    assert result.code == 3
+    assert "At 'web.secret_file': required to sign customer links" in result.stderr
+    assert server.recipients() == []
