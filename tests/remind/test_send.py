@@ -86,19 +86,24 @@ def test_remind_rerun_sends_none(
 ) -> None:
     server = mail_server()
     config = remind_config(server)
-    _import(cli, config, customers_csv(
-        [f"c-{i},user{i}@example.com,User {i},{'pl' if i % 2 else 'en'},,"
-         for i in range(300)]))
+    # Every third customer has a recent copy (not due), every fifth a 60-day interval.
+    rows = []
+    for i in range(300):
+        copy = "2026-11-10" if i % 3 == 0 else ("2026-10-10" if i % 3 == 1 else "")
+        interval = "60" if i % 5 == 0 else ""
+        rows.append(f"c-{i},user{i}@example.com,User {i},{'pl' if i % 2 else 'en'},"
+                    f"{interval},{copy}")
+    _import(cli, config, customers_csv(rows))
+    due = {f"user{i}@example.com" for i in range(300)
+           if i % 3 == 2 or (i % 3 == 1 and i % 5 != 0)}
     first = cli("--config", config, "remind", "--now", NOW)
     assert first.code == 0, first.stdout + first.stderr
-    assert "300 due, 300 sent" in first.stdout
+    assert f"{len(due)} due, {len(due)} sent" in first.stdout
     again = cli("--config", config, "remind", "--now", "2026-11-25T12:00:00Z")
     assert again.code == 0
     assert "0 due, 0 sent" in again.stdout
-    assert len(server.recipients()) == 300
-    assert len(set(server.recipients())) == 300
-    ids = {m["Message-ID"] for m in server.messages}
-    assert len(ids) == 300
+    assert sorted(server.recipients()) == sorted(due)
+    assert len({m["Message-ID"] for m in server.messages}) == len(due)
 
 
 def test_remind_escalation_sends_next_step_after_gap(
