@@ -73,6 +73,18 @@ TEXTS: dict[str, dict[str, str]] = {
     },
 }
 
+# Polish for the reasons a link is refused (see durability.web.signing).
+INVALID_PL = {
+    "this link is damaged (it may have been cut or changed)":
+        "Ten link jest uszkodzony (mógł zostać ucięty lub zmieniony).",
+    "this link is not valid (it may have been cut or changed)":
+        "Ten link jest nieprawidłowy (mógł zostać ucięty lub zmieniony).",
+    "this link is damaged": "Ten link jest uszkodzony.",
+    "this link is for a different action": "Ten link dotyczy innej czynności.",
+    "this link has expired; the next reminder brings a fresh one":
+        "Ten link wygasł; następne przypomnienie przyniesie nowy.",
+}
+
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -108,7 +120,10 @@ def handle_link(request: Request, web: Web, action: str, token: str) -> Response
     except TokenError as error:
         if wants_json:
             return _json(403, {"error": str(error)})
-        return plain_page(403, _text("en", "invalid.title"), str(error).capitalize() + ".")
+        # The customer's language is unknown until the token is good: say it in both.
+        return plain_page(
+            403, f"{_text('en', 'invalid.title')} / {_text('pl', 'invalid.title')}",
+            f"{str(error).capitalize()}. {INVALID_PL.get(str(error), '')}".strip())
     from durability.remind import state
 
     customer = state.load_state(web.store(), link.customer_id)
