@@ -14,6 +14,7 @@ Both sides run in the same process on the same snapshot, alternately, and the be
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -85,7 +86,7 @@ def _run(root: Path, size: int, files: int, rounds: int) -> int:
         f'repository = "{repo}"\npassword_file = "{password}"\n'
     )
     durability = [sys.executable, "-c", "from durability.cli import main; main()"]
-    bare_times, ours_times = [], []
+    bare_times, ours_times, phases = [], [], []
     for _ in range(rounds):
         target = root / "bare"
         bare_times.append(
@@ -101,9 +102,12 @@ def _run(root: Path, size: int, files: int, rounds: int) -> int:
         if done.returncode != 0:
             print(done.stdout, done.stderr, file=sys.stderr)
             return 1
+        phases.append(json.loads(done.stdout)["results"][0]["data"]["seconds"])
     bare, ours = min(bare_times), min(ours_times)
     print(f"bare restic restore:        {bare:7.2f}s ({format_bytes(size / bare)}/s)")
     print(f"durability restore-test:    {ours:7.2f}s (restore --verify, hash, compare, clean up)")
+    best = phases[ours_times.index(ours)]
+    print("restore-test phases:        " + ", ".join(f"{k} {v:.2f}s" for k, v in best.items()))
     print(f"RATIO restore-test / bare restic restore = {ours / bare:.2f}x (target <= 1.15x)")
 
     names = [str(p) for p in paths]

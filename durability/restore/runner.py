@@ -12,7 +12,7 @@ import logging
 import random
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -27,9 +27,10 @@ from durability.restore.outcome import Outcome, PhaseTimer
 from durability.restore.progress import Progress, QuietProgress
 from durability.restore.verify import (
     Mismatch,
-    compare_live,
     compare_tree,
+    find_live_files,
     hash_files,
+    judge_live,
     walk_tree,
 )
 
@@ -63,6 +64,7 @@ class Facts:
     """The facts of a test as they come in (frozen into an `Outcome` at the end)."""
 
     outcome: Outcome
+    restored_hashes: dict[str, str] = field(default_factory=dict)
 
     def update(self, **changes: object) -> None:
         """Record more facts."""
@@ -236,17 +238,33 @@ def _restic_phases(
     scratch_mod.check_space(settings.scratch_dir, needed, settings.reserve)
     scratch = scratch_mod.create(settings.scratch_dir)
     holder.append(scratch)
-    with timer.phase("restore"), progress.watch("restore", needed, scratch.tree):
-        try:
-            with_lock_retry(
-                repo, now, lambda: ops.restore(repo, snapshot.id, scratch.tree, includes)
+    # The live files do not depend on the restore: hash them while restic works.
+    live = find_live_files(expected_files, options.live_root)
+    with ThreadPoolExecutor(max_workers=1) as background:
+        live_hashes = background.submit(
+            hash_files, [path for _node, path in live.unchanged], options.hash_workers
+        )
+        with timer.phase("restore"), progress.watch("restore", needed, scratch.tree):
+            try:
+                with_lock_retry(
+                    repo, now, lambda: ops.restore(repo, snapshot.id, scratch.tree, includes)
+                )
+            except ops.ResticFailure as failure:
+                live_hashes.cancel()
+                if failure.kind == ops.KIND_NO_SPACE:
+                    raise Stop(Status.UNKNOWN, f"scratch disk full: {failure}") from failure
+                raise
+        with timer.phase("verify"):
+            _verify(scratch, expected, bool(options.sample), options, progress, facts)
+            comparison = judge_live(live, live_hashes.result(), facts.restored_hashes)
+            facts.update(
+                mismatches=tuple(
+                    sorted((*facts.outcome.mismatches, *comparison.mismatches),
+                           key=lambda m: m.path)
+                ),
+                changed_since=comparison.changed_since,
+                live_compared=comparison.compared,
             )
-        except ops.ResticFailure as failure:
-            if failure.kind == ops.KIND_NO_SPACE:
-                raise Stop(Status.UNKNOWN, f"scratch disk full: {failure}") from failure
-            raise
-    with timer.phase("verify"):
-        _verify(scratch, expected, bool(options.sample), options, progress, facts)
     if settings.read_data_subset:
         subset = ops.rotating_subset(settings.read_data_subset, now)
         with timer.phase("check"):
@@ -315,15 +333,12 @@ def _verify(
             mismatches.append(Mismatch(node.path, f"read error: {item.error}"))
         else:
             hashes[node.path] = item.sha256
-    live = compare_live(files, hashes, options.live_root)
-    mismatches.extend(live.mismatches)
+    facts.restored_hashes = hashes
     facts.update(
         files_restored=len(files),
         bytes_restored=total,
         files_verified=len(hashes),
         mismatches=tuple(sorted(mismatches, key=lambda m: m.path)),
-        changed_since=live.changed_since,
-        live_compared=live.compared,
     )
 
 

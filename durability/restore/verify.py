@@ -168,6 +168,65 @@ class LiveComparison:
     mismatches: tuple[Mismatch, ...]
 
 
+@dataclass(frozen=True)
+class LiveFiles:
+    """Live files of this host that match the snapshot's size and mtime, and those that don't."""
+
+    unchanged: tuple[tuple[Node, str], ...]
+    changed: tuple[str, ...]
+
+
+def find_live_files(nodes: Sequence[Node], live_root: str = "/") -> LiveFiles:
+    """Given snapshot nodes, return which exist on this host unchanged (size and mtime).
+
+    Files absent on this host, or not regular files there, are in neither list.
+    """
+    unchanged: list[tuple[Node, str]] = []
+    changed: list[str] = []
+    for node in nodes:
+        if node.type != "file":
+            continue
+        live = os.path.join(live_root, node.path.lstrip("/"))
+        try:
+            info = os.lstat(live)
+        except OSError:
+            continue
+        if not stat.S_ISREG(info.st_mode):
+            continue
+        same = info.st_size == node.size and (
+            node.mtime is not None and abs(info.st_mtime - node.mtime.timestamp()) < 0.001
+        )
+        if same:
+            unchanged.append((node, live))
+        else:
+            changed.append(node.path)
+    return LiveFiles(tuple(unchanged), tuple(changed))
+
+
+def judge_live(
+    live: LiveFiles, live_hashes: Sequence[Hashed], restored_hashes: Mapping[str, str]
+) -> LiveComparison:
+    """Given unchanged live files, their hashes and the restored hashes, compare them.
+
+    A live file with the snapshot's size and mtime but other content is a mismatch.
+    """
+    compared = identical = 0
+    mismatches: list[Mismatch] = []
+    for (node, _path), item in zip(live.unchanged, live_hashes, strict=True):
+        restored = restored_hashes.get(node.path)
+        if item.sha256 is None or restored is None:
+            continue
+        compared += 1
+        if item.sha256 == restored:
+            identical += 1
+        else:
+            mismatches.append(
+                Mismatch(node.path, "content differs from the live file of same size and mtime")
+            )
+    changed = tuple(p for p in live.changed if p in restored_hashes)
+    return LiveComparison(compared, identical, changed, tuple(mismatches))
+
+
 def compare_live(
     nodes: Sequence[Node], restored_hashes: Mapping[str, str], live_root: str = "/"
 ) -> LiveComparison:
@@ -177,36 +236,7 @@ def compare_live(
     live file whose size or mtime differ changed since the snapshot and is listed
     apart. Files absent on this host are not compared.
     """
-    compared = identical = 0
-    changed: list[str] = []
-    mismatches: list[Mismatch] = []
-    candidates: list[tuple[Node, str]] = []
-    for node in nodes:
-        if node.type != "file" or node.path not in restored_hashes:
-            continue
-        live = os.path.join(live_root, node.path.lstrip("/"))
-        try:
-            info = os.lstat(live)
-        except OSError:
-            continue
-        if not stat.S_ISREG(info.st_mode):
-            continue
-        unchanged = info.st_size == node.size and (
-            node.mtime is not None and abs(info.st_mtime - node.mtime.timestamp()) < 0.001
-        )
-        if unchanged:
-            candidates.append((node, live))
-        else:
-            changed.append(node.path)
-    hashed = hash_files(live for _node, live in candidates)
-    for (node, _live), item in zip(candidates, hashed, strict=True):
-        if item.sha256 is None:  # unreadable live file: nothing to compare with
-            continue
-        compared += 1
-        if item.sha256 == restored_hashes[node.path]:
-            identical += 1
-        else:
-            mismatches.append(
-                Mismatch(node.path, "content differs from the live file of same size and mtime")
-            )
-    return LiveComparison(compared, identical, tuple(changed), tuple(mismatches))
+    wanted = [node for node in nodes if node.path in restored_hashes]
+    live = find_live_files(wanted, live_root)
+    hashed = hash_files(path for _node, path in live.unchanged)
+    return judge_live(live, hashed, restored_hashes)
