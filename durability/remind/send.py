@@ -172,7 +172,7 @@ def _send_batch(
             message = render_reminder(planned, sender, clock())
             message_id = str(message["Message-ID"])
             if not state.claim(store, planned.key, customer.id, planned.period_start,
-                               planned.step, message_id, customer.email, clock()):
+                               planned.step, message_id, customer.email, clock(), customer):
                 summary.skipped += 1
                 continue
             outcome = _hand_over(session, message, config, customer.email, sleep,

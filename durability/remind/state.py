@@ -326,15 +326,19 @@ def _seen(store: Store, dedup_key: str) -> bool:
 
 def claim(
     store: Store, key: str, customer_id: str, period_start: datetime, step: int,
-    message_id: str, email: str, now: datetime,
+    message_id: str, email: str, now: datetime, planned_from: CustomerState | None = None,
 ) -> bool:
     """Claim one message before handing it to SMTP; commit; return True if claimed.
 
     A key never seen is inserted; a key whose earlier attempt failed (never accepted)
     or was refused for another address is claimed again. Anything else (sent,
-    uncertain, claimed by another run) returns False and must not be sent.
+    uncertain, claimed by another run) returns False and must not be sent. With
+    `planned_from`, a customer who confirmed, snoozed, unsubscribed or changed address
+    since the plan was made is not claimed either.
     """
     with store.transaction():
+        if planned_from is not None and _changed_since(store, planned_from):
+            return False
         row = store.query_one(
             "SELECT state, email FROM remind_outbox WHERE msg_key = ?", (key,))
         if row is None:
@@ -355,6 +359,16 @@ def claim(
             )
             return True
     return False
+
+
+def _changed_since(store: Store, planned: CustomerState) -> bool:
+    row = store.query_one(
+        "SELECT email, last_copy_at, snoozed_until, unsubscribed_at FROM remind_customers "
+        "WHERE id = ?", (planned.id,))
+    if row is None:
+        return True
+    return (row[0] != planned.email or parse_time(row[1]) != planned.last_copy_at
+            or parse_time(row[2]) != planned.snoozed_until or row[3] is not None)
 
 
 def finish(

@@ -55,3 +55,21 @@ def test_claim_twice_second_refused_failed_reclaimed(
         assert state.handed_since(store, NOW - timedelta(hours=1)) == 1
     finally:
         store.close()
+
+
+def test_claim_customer_confirmed_after_planning_not_claimed(
+    write_config: Callable[[str], Path],
+) -> None:
+    config = load_config(str(write_config("")))
+    store = open_store(config.state.path, config.state.url)
+    try:
+        state.import_customers(store, [CustomerRow("c-1", "a@example.com", "A", "en")], NOW)
+        planned_from = state.load_state(store, "c-1")
+        assert planned_from is not None
+        args = ("c-1/x/1", "c-1", NOW, 1, "<id@x>", "a@example.com", NOW, planned_from)
+        state.record_confirmation(store, "c-1", NOW, "link", "link:1", NOW)
+        assert not state.claim(store, *args)
+        fresh = state.load_state(store, "c-1")
+        assert state.claim(store, *args[:-1], fresh)
+    finally:
+        store.close()
