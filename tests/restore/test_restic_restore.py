@@ -287,3 +287,25 @@ def test_restore_test_formats_name_source_and_timing(
         assert "durability_restore_throughput_bytes_per_second" in result.stdout
     else:
         assert "restored and verified" in result.stdout
+
+
+def test_restore_test_unreachable_s3_repository_unknown(
+    cli: Cli, small_repo: Repo, write_config: Callable[[str], Path], tmp_path: Path
+) -> None:
+    from tests.support.seaweed import free_ports
+
+    secret = tmp_path / "secret"
+    secret.write_text("s3cr3t-value\n")
+    config = write_config(
+        f'[restore]\nscratch_dir = "{tmp_path / "scratch"}"\n'
+        "[[snapshots.sources]]\n"
+        f'name = "far"\nkind = "restic"\n'
+        f'repository = "s3:http://127.0.0.1:{free_ports(1)[0]}/bucket/repo"\n'
+        f'password_file = "{small_repo.password_file}"\n'
+        f'access_key_id = "key"\nsecret_access_key_file = "{secret}"\n'
+    )
+    result = cli("--config", config, "restore-test", "--format", "json")
+    assert result.code == 3
+    assert "connection refused" in _json(result)["summary"]
+    assert "s3cr3t-value" not in result.stdout + result.stderr
+    assert scratch_leftovers(tmp_path) == []
