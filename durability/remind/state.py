@@ -23,11 +23,9 @@ from durability.errors import StateError
 from durability.model import isoformat_z
 from durability.remind.records import (
     CLAIMED,
-    DELIVERED_STATES,
     FAILED,
     HANDING,
     REFUSED,
-    SENT,
     UNCERTAIN,
     CustomerRow,
     CustomerState,
@@ -444,11 +442,6 @@ def uncertain_count(store: Store) -> int:
     return int(row[0]) if row else 0
 
 
-def delivered_states() -> tuple[str, ...]:
-    """Return the outbox states that count as a reminder the customer may have."""
-    return DELIVERED_STATES
-
-
 # -- the run lock -------------------------------------------------------------------------
 
 class RunLock:
@@ -502,5 +495,3 @@ class RunLock:
         with self.store.transaction():
             self.store.execute("DELETE FROM remind_lock WHERE owner = ?", (self.owner,))
 
-
-__all__ = ["CLAIMED", "FAILED", "REFUSED", "SENT", "UNCERTAIN", "RunLock"]
