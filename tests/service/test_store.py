@@ -212,3 +212,34 @@ def test_record_report_killed_writer_every_run_whole(write_config: Callable[[str
     counts = dict(rows)
     assert set(committed) <= set(counts)
     assert set(counts.values()) == {300}
+
+
+MIGRATOR = textwrap.dedent(
+    """
+    import sys
+    from tests.service.helpers import make_report, open_configured_store
+    store = open_configured_store(sys.argv[1])
+    store.record_report(make_report(targets=3))
+    store.close()
+    print("ok", flush=True)
+    """
+)
+
+
+def test_migrate_four_processes_at_once_all_succeed(write_config: Callable[[str], Path]) -> None:
+    config = write_config("")
+    writers = [
+        subprocess.Popen([sys.executable, "-c", MIGRATOR, str(config)], cwd=REPO,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    outputs = [writer.communicate(timeout=60) for writer in writers]
+    assert [writer.returncode for writer in writers] == [0, 0, 0, 0], outputs
+    store = open_configured_store(config)
+    try:
+        versions = store.query("SELECT component, version FROM schema_migrations")
+        count = store.query_one("SELECT COUNT(*) FROM results")
+    finally:
+        store.close()
+    assert versions == [("core", 1)]
+    assert count == (12,)
