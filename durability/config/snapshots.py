@@ -18,7 +18,8 @@ def _check_pattern(value: str | None) -> str | None:
         return f"not a valid regular expression: {error}"
     unknown = set(compiled.groupindex) - {"set", "backup"}
     if unknown:
-        return f"unknown named group(s) {', '.join(sorted(unknown))}; use (?P<set>...) and (?P<backup>...)"
+        names = ", ".join(sorted(unknown))
+        return f"unknown named group(s) {names}; use (?P<set>...) and (?P<backup>...)"
     return None
 
 
@@ -76,7 +77,9 @@ class SourceSettings(Settings):
         None, help="restic: repository (path or s3:URL).", example='"/srv/restic"'
     )
     password_file: str | None = setting(
-        None, help="restic: file holding the repository password.", example='"/etc/durability/restic"'
+        None,
+        help="restic: file holding the repository password.",
+        example='"/etc/durability/restic"',
     )
     # Policy (None: take the [snapshots] default)
     max_age: float | None = setting(None, kind="duration", help="Newest must be younger.")
