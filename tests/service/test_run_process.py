@@ -246,3 +246,18 @@ def test_run_serves_web_and_node_reports_reach_it(
     assert rows == [("edge-1", "raid", "OK", "no md arrays")]
     server.process.send_signal(signal.SIGTERM)
     assert server.process.wait(5) == 0
+
+
+def test_run_listen_address_taken_exit_3_with_reason(
+    write_config: Callable[[str], Path], tmp_path: Path, cli: Callable[..., CliResult],
+) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = write_config(service_body(tmp_path) + f'[web]\nlisten = "127.0.0.1:{port}"\n')
+        result = cli("--config", config, "run")
+    assert result.code == 3
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in result.stderr
