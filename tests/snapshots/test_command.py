@@ -99,3 +99,13 @@ def test_run_now_option_judges_as_of_that_time(
     assert cli("--config", config, "snapshots").code == 0
     later = (now_utc() + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%S")
     assert cli("--config", config, "snapshots", "--now", later).code == 2
+
+
+def test_run_config_group_by_unknown_group_rejected(
+    cli: Cli, write_config: Callable[[str], Path]
+) -> None:
+    config = write_config('[[snapshots.sources]]\nname = "a"\nkind = "s3"\nbucket = "b"\n'
+                          'group_by = "(?P<customer>[^/]+)/"\n')
+    result = cli("--config", config, "snapshots")
+    assert result.code == 3
+    assert "unknown named group(s) customer" in result.stderr

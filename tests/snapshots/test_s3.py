@@ -369,3 +369,30 @@ def test_snapshots_s3_throttled_beyond_retries_unknown(
     assert code == 3
     assert "SlowDown" in doc["results"][0]["summary"]
     assert proxy.answered_503 == 2
+
+
+def test_snapshots_s3_encryption_required_never_ok_unproven(
+    cli: Cli, write_config: Callable[[str], Path], seaweedfs: SeaweedS3
+) -> None:
+    bucket = seaweedfs.make_bucket()
+    put(seaweedfs, bucket, "a.tar", 10)
+    config = write_config(source_toml(seaweedfs, bucket, require_encrypted=True))
+    code, doc = run_json(cli, config)
+    [result] = doc["results"]
+    assert code == 1
+    assert "encrypt" in result["summary"]
+
+
+def test_snapshots_s3_unknown_profile_unknown(
+    cli: Cli, write_config: Callable[[str], Path], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    empty = tmp_path / "aws-config"
+    empty.write_text("")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(empty))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty))
+    config = write_config('[[snapshots.sources]]\nname = "p"\nkind = "s3"\nbucket = "b"\n'
+                          'profile = "nope"\n')
+    code, doc = run_json(cli, config)
+    assert code == 3
+    assert "profile" in doc["results"][0]["summary"]
