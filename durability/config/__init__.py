@@ -203,7 +203,7 @@ def parse_config(text: str, source: str = "config", lazy: bool = False) -> Confi
 _REQUIRED_BY_KIND = {
     "s3": ("bucket",),
     "ebs": (),
-    "aws-backup": ("vault",),
+    "aws-backup": (),
     "restic": ("repository", "password_file"),
 }
 
@@ -224,6 +224,10 @@ def _source_problems(sources: tuple[SourceSettings, ...]) -> list[str]:
                 )
         if source.kind == "ebs" and not source.volume_ids and not source.tags:
             problems.append(f"At 'snapshots.sources[{index}]': kind 'ebs' needs volume_ids or tags")
+        if source.kind == "aws-backup" and not source.vault and not source.resource_arn:
+            problems.append(
+                f"At 'snapshots.sources[{index}]': kind 'aws-backup' needs vault or resource_arn"
+            )
         if source.access_key_id and not source.secret_access_key_file:
             problems.append(
                 f"At 'snapshots.sources[{index}].secret_access_key_file': required with "

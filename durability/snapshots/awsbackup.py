@@ -23,23 +23,33 @@ def _utc(moment: datetime) -> datetime:
 def to_snapshot(item: dict[str, Any]) -> Snapshot:
     """Given one recovery point entry, return its record (time: when it was created)."""
     status = str(item.get("Status", "UNKNOWN")).upper()
-    size = item.get("BackupSizeInBytes")
+    # By vault the field is BackupSizeInBytes, by resource BackupSizeBytes.
+    size = item.get("BackupSizeInBytes", item.get("BackupSizeBytes"))
     return Snapshot(
         id=str(item.get("RecoveryPointArn", "")).rsplit(":", 1)[-1] or "?",
         time=_utc(item["CreationDate"]),
         complete=status in COMPLETE_STATUSES,
         state=status.lower(),
         size_bytes=int(size) if size is not None else None,
-        encrypted=item.get("IsEncrypted"),
+        encrypted=(
+            bool(item["IsEncrypted"])
+            if "IsEncrypted" in item
+            else (True if item.get("EncryptionKeyArn") else None)
+        ),
     )
 
 
-def build_sets(items: Sequence[dict[str, Any]]) -> dict[str, BackupSet]:
-    """Given recovery points, return one set per resource (named by the resource ARN)."""
+def build_sets(
+    items: Sequence[dict[str, Any]], default_resource: str | None = None
+) -> dict[str, BackupSet]:
+    """Given recovery points, return one set per resource (named by the resource ARN).
+
+    Points listed by resource carry no ResourceArn: they belong to `default_resource`.
+    """
     by_resource: dict[str, list[Snapshot]] = {}
     types: dict[str, str] = {}
     for item in items:
-        resource = str(item.get("ResourceArn", "?"))
+        resource = str(item.get("ResourceArn") or default_resource or "?")
         by_resource.setdefault(resource, []).append(to_snapshot(item))
         types[resource] = str(item.get("ResourceType", ""))
     sets = {}
@@ -82,7 +92,10 @@ class AwsBackupSource:
         """Return one set per resource. Raise ProbeError naming AWS's error."""
         from botocore.exceptions import BotoCoreError, ClientError
 
-        where = f"AWS Backup vault {self.settings.vault!r}"
+        if self.settings.vault:
+            where = f"AWS Backup vault {self.settings.vault!r}"
+        else:
+            where = f"AWS Backup recovery points of {self.settings.resource_arn}"
         try:
             return self._gather()
         except (BotoCoreError, ClientError) as error:
@@ -91,22 +104,21 @@ class AwsBackupSource:
     def _gather(self) -> Listing:
         client = self.client_factory(self.settings, "backup")
         vault = self.settings.vault or ""
-        arguments: dict[str, Any] = {"BackupVaultName": vault}
-        if self.settings.resource_arn:
-            arguments["ByResourceArn"] = self.settings.resource_arn
+        resource = self.settings.resource_arn
         items: list[dict[str, Any]] = []
-        paginator = client.get_paginator("list_recovery_points_by_backup_vault")
+        if vault:
+            arguments: dict[str, Any] = {"BackupVaultName": vault}
+            if resource:
+                arguments["ByResourceArn"] = resource
+            paginator = client.get_paginator("list_recovery_points_by_backup_vault")
+        else:
+            arguments = {"ResourceArn": resource}
+            paginator = client.get_paginator("list_recovery_points_by_resource")
         for page in paginator.paginate(**arguments):
             items.extend(page.get("RecoveryPoints", ()))
-        immutable: bool | None = None
-        detail = ""
-        facts: dict[str, Any] = {"vault": vault}
-        if self.policy.require_immutable:
-            described = client.describe_backup_vault(BackupVaultName=vault)
-            immutable = bool(described.get("Locked", False))
-            facts["vault_locked"] = immutable
-            detail = "vault lock on" if immutable else f"vault {vault!r} has no vault lock"
-        sets = build_sets(items)
+        facts: dict[str, Any] = {"vault": vault or None}
+        immutable, detail = self._vaults_locked(client, vault, items, facts)
+        sets = build_sets(items, resource)
         if self.settings.resource_arn and self.settings.resource_arn not in sets:
             sets[self.settings.resource_arn] = BackupSet(
                 name=self.settings.resource_arn,
@@ -120,3 +132,26 @@ class AwsBackupSource:
             immutable_detail=detail,
             facts=facts,
         )
+
+    def _vaults_locked(
+        self, client: Any, vault: str, items: Sequence[dict[str, Any]], facts: dict[str, Any]
+    ) -> tuple[bool | None, str]:
+        """Return whether every vault holding the points has a vault lock (when required)."""
+        if not self.policy.require_immutable:
+            return None, ""
+        vaults = (
+            [vault]
+            if vault
+            else sorted({str(i["BackupVaultName"]) for i in items if i.get("BackupVaultName")})
+        )
+        if not vaults:
+            return None, "no vault holds a recovery point"
+        unlocked = [
+            name
+            for name in vaults
+            if not client.describe_backup_vault(BackupVaultName=name).get("Locked", False)
+        ]
+        facts["vault_locked"] = not unlocked
+        if unlocked:
+            return False, f"vault {', '.join(repr(n) for n in unlocked)} has no vault lock"
+        return True, "vault lock on"

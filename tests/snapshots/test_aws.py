@@ -234,3 +234,36 @@ def test_gather_one_aws_backup_missing_vault_unknown(monkeypatch: pytest.MonkeyP
     assert gathered.listing is None
     assert gathered.error is not None
     assert "Backup vault Nope does not exist" in gathered.error
+
+
+def test_gather_aws_backup_by_resource_without_vault() -> None:
+    client, stub = stubbed("backup")
+    resource = "arn:aws:rds:eu-west-1:1:db:main"
+    fresh = point(resource, 3)
+    fresh.pop("ResourceArn")
+    fresh.pop("ResourceType")
+    fresh["BackupSizeBytes"] = fresh.pop("BackupSizeInBytes")
+    fresh["BackupVaultName"] = "Unlocked"
+    fresh.pop("IsEncrypted")
+    fresh["EncryptionKeyArn"] = "arn:aws:kms:eu-west-1:1:key/k"
+    stub.add_response("list_recovery_points_by_resource", {"RecoveryPoints": [fresh]},
+                      {"ResourceArn": resource})
+    stub.add_response("describe_backup_vault", {"BackupVaultName": "Unlocked", "Locked": False},
+                      {"BackupVaultName": "Unlocked"})
+    settings = SourceSettings(name="db", kind="aws-backup", resource_arn=resource)
+    policy = Policy(require_immutable=True)
+    with stub:
+        listing = AwsBackupSource(settings, policy, lambda s, service: client).gather(NOW)
+    [result] = evaluate_listing(listing, policy, NOW)
+    assert result.target == f"db/{resource}"
+    assert result.data["newest_size_bytes"] == 1000
+    assert result.status is Status.WARNING
+    assert "'Unlocked' has no vault lock" in result.summary
+
+
+def test_run_aws_backup_needs_vault_or_resource(cli: Cli,
+                                                write_config: Callable[[str], Path]) -> None:
+    config = write_config('[[snapshots.sources]]\nname = "v"\nkind = "aws-backup"\n')
+    result = cli("--config", config, "snapshots")
+    assert result.code == 3
+    assert "kind 'aws-backup' needs vault or resource_arn" in result.stderr
