@@ -36,15 +36,20 @@ class SourceSettings(Settings):
     )
     region: str | None = setting(None, help="s3/ebs/aws-backup: region.", example='"eu-west-1"')
     profile: str | None = setting(None, help="AWS profile name.", example='"backups"')
-    access_key_id: str | None = setting(None, help="s3: access key id.", example='"AKIA..."')
+    access_key_id: str | None = setting(
+        None, help="s3 (and restic on S3): access key id.", example='"AKIA..."'
+    )
     secret_access_key_file: str | None = setting(
-        None, help="s3: file holding the secret access key.", example='"/etc/durability/s3"'
+        None,
+        help="s3 (and restic on S3): file holding the secret access key.",
+        example='"/etc/durability/s3"',
     )
     addressing_style: str = setting(
         "auto", choices=("auto", "path", "virtual"), help="s3: path or virtual-host addressing."
     )
     ca_bundle: str | None = setting(
-        None, help="s3: CA bundle to verify the endpoint's TLS certificate.",
+        None,
+        help="s3 (and restic, as --cacert): CA bundle to verify the endpoint's TLS certificate.",
         example='"/etc/ssl/certs/provider.pem"',
     )
     group_by: str | None = setting(
@@ -58,20 +63,27 @@ class SourceSettings(Settings):
         check=_check_pattern,
     )
     retries: int = setting(
-        5, minimum=1, maximum=20,
+        5,
+        minimum=1,
+        maximum=20,
         help="s3/ebs/aws-backup: attempts per request, with backoff, on throttling "
         "(SlowDown, 503) and timeouts.",
     )
     timeout: float = setting(
-        60.0, kind="duration",
+        60.0,
+        kind="duration",
         help="Network timeout of one request (S3/AWS), or of one restic call times ten.",
     )
     # EBS
     volume_ids: tuple[str, ...] = setting(factory=tuple, help="ebs: volume ids.")
     tags: dict[str, str] = setting(factory=dict, help="ebs: volumes with these tags.")
     # AWS Backup
-    vault: str | None = setting(None, help="aws-backup: vault name.", example='"Default"')
-    resource_arn: str | None = setting(None, help="aws-backup: only this resource.")
+    vault: str | None = setting(
+        None, help="aws-backup: vault name (this or resource_arn).", example='"Default"'
+    )
+    resource_arn: str | None = setting(
+        None, help="aws-backup: only this resource (without vault: its points in every vault)."
+    )
     # restic
     repository: str | None = setting(
         None, help="restic: repository (path or s3:URL).", example='"/srv/restic"'
@@ -100,13 +112,13 @@ class SnapshotSettings(Settings):
     )
     min_count: int = setting(1, minimum=0, help="Fewer snapshots than this is WARNING.")
     max_shrink: float | None = setting(
-        None, kind="percent", help="WARNING when the newest shrank more than this.",
+        None,
+        kind="percent",
+        help="WARNING when the newest shrank more than this.",
         example='"30%"',
     )
     require_encrypted: bool = setting(False, help="Unencrypted snapshots are WARNING.")
     require_immutable: bool = setting(False, help="Mutable backups are WARNING.")
     concurrency: int = setting(8, minimum=1, maximum=64, help="Sources checked at once.")
     restic: str = setting("restic", help="The restic program (name or path).")
-    sources: tuple[SourceSettings, ...] = setting(
-        factory=tuple, help="One table per source."
-    )
+    sources: tuple[SourceSettings, ...] = setting(factory=tuple, help="One table per source.")

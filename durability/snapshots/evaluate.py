@@ -209,7 +209,9 @@ def evaluate_set(
         plural = "s" if count != 1 else ""
         ago = _ago((now - newest.time).total_seconds())
         summary = f"newest {ago}, {count} snapshot{plural}{size}"
-    details = [text for _, text in ordered] + details + list(listing.notes)
+    # The summary holds every problem; details list them one a line only when several.
+    listed = [text for _, text in ordered] if len(ordered) > 1 else []
+    details = listed + details + list(listing.notes)
     return Result(
         check=CHECK,
         target=target,
