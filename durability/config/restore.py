@@ -23,9 +23,13 @@ class RestoreSettings(Settings):
         kind="size",
         help="Free space left untouched on the scratch filesystem; a test that would "
         "eat into it does not start.",
+        example='"512MiB"',
     )
     sample: int = setting(
-        0, minimum=0, help="Files hashed per test; 0 verifies every file (--full)."
+        0,
+        minimum=0,
+        help="Files restored and verified at random by `durability check` and the "
+        "schedule; 0 restores and verifies every file (as --full does)."
     )
     source: str | None = setting(
         None,
