@@ -146,7 +146,7 @@ def evaluate_set(
                 )
             )
         else:
-            details.append(when)
+            details.append(f"newest snapshot {newest.id} at {isoformat_z(newest.time)}")
         if backup_set.incomplete:
             details.append(
                 "newer than the newest complete snapshot: "
@@ -332,7 +332,7 @@ def evaluate_listing(
                 target=target_name(listing.source, "locks"),
                 status=Status.WARNING,
                 summary="; ".join(listing.problems),
-                details=tuple(listing.problems),
+                details=tuple(listing.problems) if len(listing.problems) > 1 else (),
                 data={"source": listing.source, "kind": listing.kind, **dict(listing.facts)},
             )
         )
