@@ -267,3 +267,15 @@ def test_run_aws_backup_needs_vault_or_resource(cli: Cli,
     result = cli("--config", config, "snapshots")
     assert result.code == 3
     assert "kind 'aws-backup' needs vault or resource_arn" in result.stderr
+
+
+def test_snapshots_ebs_tags_matching_no_volume_critical(
+    cli: Cli, write_config: Callable[[str], Path], moto_url: str, secret: Path
+) -> None:
+    config = write_config(ebs_toml(moto_url, secret, tags={"backup": "never-used-tag"}))
+    result = cli("--config", config, "snapshots", "--format", "json")
+    doc = json.loads(result.stdout)
+    [only] = doc["results"]
+    assert result.code == 2
+    assert only["target"] == "ebs-prod"
+    assert "no volume carries the tags backup=never-used-tag" in only["details"]

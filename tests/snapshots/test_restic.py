@@ -152,3 +152,15 @@ def test_parse_version_garbage_raises() -> None:
     assert parse_version("restic 0.17.3 compiled with go1.22") == (0, 17, 3)
     with pytest.raises(ResticError):
         parse_version("hello")
+
+
+def test_argv_options_and_env_keep_password_off_command_line(tmp_path: Path) -> None:
+    restic = Restic("s3:https://h/b", "/etc/pw", cache_dir="/c", no_cache=True,
+                    cacert="/ca.pem", extra_env={"AWS_SECRET_ACCESS_KEY": "sek"})
+    argv = restic.argv(["snapshots"], no_lock=True)
+    assert argv == ["restic", "--cache-dir", "/c", "--no-cache", "--cacert", "/ca.pem",
+                    "--no-lock", "snapshots"]
+    env = restic.env()
+    assert env["RESTIC_PASSWORD_FILE"] == "/etc/pw"
+    assert env["RESTIC_PASSWORD"] == "" and env["RESTIC_PASSWORD_COMMAND"] == ""
+    assert restic.secrets() == ["sek"]
