@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from durability.config import load_config, parse_config
 from durability.config.raid import RaidSettings
 from durability.model import Report, Status
 from durability.raid import history
 from durability.raid.check import gather, run_raid
-from durability.state.store import Store, open_sqlite
+from durability.state.store import Store, open_store
 from tests.conftest import CliResult
 from tests.raid.conftest import MdTree
 
@@ -21,8 +22,9 @@ T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    opened = open_sqlite(str(tmp_path / "state.db"))
+def store(state_toml: str) -> Store:
+    settings = parse_config(state_toml).state  # SQLite, or PostgreSQL in the second pass
+    opened = open_store(settings.path, settings.url)
     yield opened
     opened.close()
 
@@ -172,7 +174,8 @@ def test_cli_event_records_and_checks(
     result = cli("--config", config, "raid", "event", "Fail", "/dev/md0", "/dev/vdb", *tree.args())
     assert result.code == 2
     assert result.stdout.startswith("CRITICAL: md0 degraded")
-    store = open_sqlite(str(tmp_path / "state.db"))
+    settings = load_config(str(config)).state
+    store = open_store(settings.path, settings.url)  # SQLite or PostgreSQL, as configured
     assert history.recent_events(store)[0][1:] == ("Fail", "/dev/md0", "/dev/vdb")
     rows = store.history(check="raid")
     assert rows[0]["target"] == "md0" and rows[0]["status"] == "CRITICAL"
