@@ -84,11 +84,39 @@ _LOCK_CREATED = re.compile(r"lock was created at (?P<at>[^\n]+?)\s*(?:\((?P<age>
 
 
 class ResticFailure(DurabilityError):
-    """A restic command failed; `kind` says how a restore test should judge it."""
+    """A restic command failed; `kind` says how a restore test should judge it.
 
-    def __init__(self, message: str, kind: str) -> None:
+    `stderr` is restic's (masked) error output, for the per-file errors of a restore.
+    """
+
+    def __init__(self, message: str, kind: str, stderr: str = "") -> None:
         self.kind = kind
+        self.stderr = stderr
         super().__init__(message)
+
+
+_FILE_ERROR = re.compile(r"^ignoring error for (?P<path>/.*?): (?P<reason>.+)$")
+_ERROR_COUNT = re.compile(r"There were (?P<count>\d+) errors")
+
+
+def parse_file_errors(stderr: str) -> list[tuple[str, str]]:
+    """Given restic restore's stderr, return (path, reason) of each file it could not restore.
+
+    Follow-on errors of a file already named (its times could not be set because it
+    was never written) are left out.
+    """
+    errors: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for line in stderr.splitlines():
+        match = _FILE_ERROR.match(line.strip())
+        if not match:
+            continue
+        path, reason = match["path"], match["reason"].strip()
+        if path in seen:
+            continue
+        seen.add(path)
+        errors.append((path, reason))
+    return errors
 
 
 @dataclass(frozen=True)
@@ -117,6 +145,12 @@ def failure_line(stderr: str) -> str:
     lock = describe_lock(stderr)
     if lock:
         return lock
+    files = parse_file_errors(stderr)
+    if files:
+        path, reason = files[0]
+        count = _ERROR_COUNT.search(stderr)
+        more = f" ({len(files)} files, {count['count']} errors)" if len(files) > 1 and count else ""
+        return f"{path}: {reason}{more}"
     for _kind, pattern in _PATTERNS:
         for line in lines:
             if pattern.search(line) and not line.startswith("github.com/"):
@@ -165,7 +199,9 @@ def call(
         raise ResticFailure(f"restic: {error}", KIND_OTHER) from error
     if done.returncode != 0:
         kind = classify(done.stderr, done.returncode)
-        raise ResticFailure(f"restic {args[0]}: {failure_line(done.stderr)}", kind)
+        raise ResticFailure(
+            f"restic {args[0]}: {failure_line(done.stderr)}", kind, done.stderr
+        )
     return done
 
 

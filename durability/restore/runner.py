@@ -253,6 +253,12 @@ def _restic_phases(
                 live_hashes.cancel()
                 if failure.kind == ops.KIND_NO_SPACE:
                     raise Stop(Status.UNKNOWN, f"scratch disk full: {failure}") from failure
+                facts.update(
+                    mismatches=tuple(
+                        Mismatch(path, f"not restored: {reason}")
+                        for path, reason in ops.parse_file_errors(failure.stderr)
+                    )
+                )
                 raise
         with timer.phase("verify"):
             _verify(scratch, expected, bool(options.sample), options, progress, facts)

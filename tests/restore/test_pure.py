@@ -68,6 +68,20 @@ def test_failure_line_stack_trace_gives_reason_not_frame() -> None:
     )
 
 
+def test_parse_file_errors_one_per_file_and_failure_line_counts() -> None:
+    stderr = (
+        "ignoring error for /srv/a: ciphertext verification failed\n"
+        "ignoring error for /srv/a: UtimesNano: no such file or directory\n"
+        "ignoring error for /srv/b: StreamPack: open x: no such file or directory\n"
+        "Fatal: There were 3 errors\n"
+    )
+    assert ops.parse_file_errors(stderr) == [
+        ("/srv/a", "ciphertext verification failed"),
+        ("/srv/b", "StreamPack: open x: no such file or directory"),
+    ]
+    assert ops.failure_line(stderr) == "/srv/a: ciphertext verification failed (2 files, 3 errors)"
+
+
 def test_failure_line_lock_names_holder() -> None:
     line = ops.failure_line(LOCKED_STDERR)
     assert line.startswith("repository is locked by PID 4242 on web1 by backup")

@@ -51,6 +51,9 @@ def test_restore_test_corrupted_data_pack_critical(
     doc = _json(result)
     assert doc["status"] == "CRITICAL"
     assert "ciphertext verification failed" in doc["summary"]
+    mismatches = doc["results"][0]["data"]["mismatches"]
+    assert mismatches and all(m["problem"].startswith("not restored:") for m in mismatches)
+    assert all(m["path"].startswith(str(small_repo.data_dir)) for m in mismatches)
     assert scratch_leftovers(tmp_path) == []
 
 
