@@ -189,11 +189,30 @@ def parse_lock(lock_id: str, text: str) -> ResticLock:
         raise ResticError(f"unexpected lock {lock_id[:8]}: {error}") from error
 
 
+# Failures to reach the storage at all. restic 0.14 adds "Is there a repository at the
+# following location?" to these too, so they are recognised before a missing repository.
+_REACH_WORDS = (
+    (re.compile(r"x509|certificate|tls:", re.I),
+     "TLS failure reaching the repository (check its certificate, or set ca_bundle)"),
+    (re.compile(r"InvalidAccessKeyId|SignatureDoesNotMatch|AccessDenied|Access Denied|"
+                r"403 Forbidden|401 Unauthorized", re.I),
+     "the storage refused the credentials"),
+    (re.compile(r"connection refused|no such host|network is unreachable|i/o timeout|"
+                r"connection reset|deadline exceeded", re.I),
+     "cannot reach the repository's storage"),
+)
+
+
 def classify_error(returncode: int, stderr: str) -> str:
     """Given a failed restic call's exit code and stderr, return its kind (ERROR_KINDS)."""
     if returncode in _EXIT_KINDS:
         return _EXIT_KINDS[returncode]
-    for kind, pattern in _STDERR_KINDS:
+    for kind, pattern in _STDERR_KINDS[:2]:
+        if pattern.search(stderr):
+            return kind
+    if any(pattern.search(stderr) for pattern, _ in _REACH_WORDS):
+        return "other"
+    for kind, pattern in _STDERR_KINDS[2:]:
         if pattern.search(stderr):
             return kind
     return "other"
@@ -213,6 +232,8 @@ def error_message(returncode: int, stderr: str, kind: str) -> str:
     fatal = [line for line in lines if line.startswith("Fatal:")]
     detail = (fatal or lines or ["no message"])[-1].removeprefix("Fatal:").strip()
     words = _KIND_WORDS.get(kind)
+    if kind == "other":
+        words = next((w for pattern, w in _REACH_WORDS if pattern.search(stderr)), None)
     if kind == "locked":
         holder = [line for line in lines if "locked" in line]
         detail = holder[-1] if holder else detail

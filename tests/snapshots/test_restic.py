@@ -164,3 +164,27 @@ def test_argv_options_and_env_keep_password_off_command_line(tmp_path: Path) -> 
     assert env["RESTIC_PASSWORD_FILE"] == "/etc/pw"
     assert env["RESTIC_PASSWORD"] == "" and env["RESTIC_PASSWORD_COMMAND"] == ""
     assert restic.secrets() == ["sek"]
+
+
+def test_snapshots_unreachable_s3_storage_names_network_not_missing_repo(
+    restic_repo: ResticRepo,
+) -> None:
+    from tests.support.seaweed import free_ports
+
+    [port] = free_ports(1)
+    restic = Restic(f"s3:http://127.0.0.1:{port}/bucket/repo", str(restic_repo.password_file),
+                    extra_env={"AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"})
+    with pytest.raises(ResticError) as caught:
+        restic.snapshots()
+    assert caught.value.kind == "other"
+    assert "cannot reach the repository's storage" in str(caught.value)
+    assert "connection refused" in str(caught.value)
+
+
+def test_classify_error_tls_failure_is_other_with_words() -> None:
+    from durability.restic import error_message
+
+    stderr = ('Fatal: unable to open config file: Stat: Get "https://h/b/": x509: certificate '
+              "signed by unknown authority\nIs there a repository at the following location?")
+    assert classify_error(1, stderr) == "other"
+    assert error_message(1, stderr, "other").startswith("TLS failure reaching the repository")

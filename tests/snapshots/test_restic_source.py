@@ -185,3 +185,20 @@ def test_group_snapshots_newer_summary_block_gives_size() -> None:
     [snapshot] = parse_snapshots(text)
     assert summary_size(snapshot) == 777
     assert list(group_snapshots([snapshot])) == ["h:/a,/b"]
+
+
+@pytest.mark.slow
+def test_snapshots_restic_s3_untrusted_certificate_unknown(
+    cli: Cli, write_config: Callable[[str], Path], seaweedfs_https: SeaweedS3, tmp_path: Path
+) -> None:
+    bucket = seaweedfs_https.make_bucket()
+    password = tmp_path / "pw"
+    password.write_text("pw\n")
+    config = write_config(restic_toml(
+        seaweedfs_https.restic_repository(bucket), password,
+        access_key_id=seaweedfs_https.access_key_id,
+        secret_access_key_file=seaweedfs_https.secret_file,
+    ))
+    code, doc = run_json(cli, config)
+    assert code == 3
+    assert "TLS failure" in doc["results"][0]["summary"]
