@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -240,26 +241,34 @@ def _restic_phases(
     holder.append(scratch)
     # The live files do not depend on the restore: hash them while restic works.
     live = find_live_files(expected_files, options.live_root)
+    stop_hashing = threading.Event()
     with ThreadPoolExecutor(max_workers=1) as background:
         live_hashes = background.submit(
-            hash_files, [path for _node, path in live.unchanged], options.hash_workers
+            hash_files, [path for _node, path in live.unchanged], options.hash_workers,
+            None, stop_hashing,
         )
-        with timer.phase("restore"), progress.watch("restore", needed, scratch.tree):
-            try:
-                with_lock_retry(
-                    repo, now, lambda: ops.restore(repo, snapshot.id, scratch.tree, includes)
-                )
-            except ops.ResticFailure as failure:
-                live_hashes.cancel()
-                if failure.kind == ops.KIND_NO_SPACE:
-                    raise Stop(Status.UNKNOWN, f"scratch disk full: {failure}") from failure
-                facts.update(
-                    mismatches=tuple(
-                        Mismatch(path, f"not restored: {reason}")
-                        for path, reason in ops.parse_file_errors(failure.stderr)
+        try:
+            with timer.phase("restore"), progress.watch("restore", needed, scratch.tree):
+                try:
+                    with_lock_retry(
+                        repo, now, lambda: ops.restore(repo, snapshot.id, scratch.tree, includes)
                     )
-                )
-                raise
+                except ops.ResticFailure as failure:
+                    if failure.kind == ops.KIND_NO_SPACE:
+                        raise Stop(
+                            Status.UNKNOWN, f"scratch disk full: {failure}"
+                        ) from failure
+                    facts.update(
+                        mismatches=tuple(
+                            Mismatch(path, f"not restored: {reason}")
+                            for path, reason in ops.parse_file_errors(failure.stderr)
+                        )
+                    )
+                    raise
+        except BaseException:
+            # Stopping (a failure, SIGTERM): do not wait for the live files' hashes.
+            stop_hashing.set()
+            raise
         with timer.phase("verify"):
             _verify(scratch, expected, bool(options.sample), options, progress, facts)
             comparison = judge_live(live, live_hashes.result(), facts.restored_hashes)

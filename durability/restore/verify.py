@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -110,13 +111,22 @@ def compare_tree(
     return sorted(mismatches, key=lambda m: m.path)
 
 
-def hash_file(path: str, chunk: int = CHUNK) -> str:
-    """Given a file, return its SHA-256 hex digest. Raise OSError if unreadable."""
+class Cancelled(Exception):
+    """Hashing was stopped from outside (the test is being abandoned)."""
+
+
+def hash_file(path: str, chunk: int = CHUNK, cancel: threading.Event | None = None) -> str:
+    """Given a file, return its SHA-256 hex digest.
+
+    Raise OSError if unreadable, Cancelled if `cancel` is set meanwhile.
+    """
     digest = hashlib.sha256()
     buffer = bytearray(chunk)
     view = memoryview(buffer)
     with open(path, "rb", buffering=0) as handle:
         while True:
+            if cancel is not None and cancel.is_set():
+                raise Cancelled(path)
             count = handle.readinto(buffer)
             if not count:
                 break
@@ -124,34 +134,40 @@ def hash_file(path: str, chunk: int = CHUNK) -> str:
     return digest.hexdigest()
 
 
-def _hash_one(path: str) -> Hashed:
+def _hash_one(path: str, cancel: threading.Event | None = None) -> Hashed:
     try:
         size = os.path.getsize(path)
-        return Hashed(path, hash_file(path), size)
+        return Hashed(path, hash_file(path, cancel=cancel), size)
     except OSError as error:
         return Hashed(path, None, 0, error.strerror or str(error))
+    except Cancelled:
+        return Hashed(path, None, 0, "not hashed: the test was stopped")
 
 
 def hash_files(
-    paths: Iterable[str], workers: int = 0, progress: Callable[[int], None] | None = None
+    paths: Iterable[str],
+    workers: int = 0,
+    progress: Callable[[int], None] | None = None,
+    cancel: threading.Event | None = None,
 ) -> list[Hashed]:
     """Given file paths, return their hashes (in the same order), reading them in parallel.
 
     `workers` 0 means one per CPU (at most 8). `progress` is called with each file's size.
+    Setting `cancel` makes the remaining files come back unhashed, at once.
     """
     items = list(paths)
     count = workers or min(8, os.cpu_count() or 1)
     if count <= 1 or len(items) <= 1:
         results = []
         for path in items:
-            hashed = _hash_one(path)
+            hashed = _hash_one(path, cancel)
             if progress:
                 progress(hashed.size)
             results.append(hashed)
         return results
     with ThreadPoolExecutor(max_workers=count) as pool:
         results = []
-        for hashed in pool.map(_hash_one, items):
+        for hashed in pool.map(lambda path: _hash_one(path, cancel), items):
             if progress:
                 progress(hashed.size)
             results.append(hashed)
