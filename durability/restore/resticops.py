@@ -47,6 +47,15 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (KIND_PASSWORD, re.compile(r"wrong password or no key found", re.I)),
     (KIND_LOCKED, re.compile(r"repository is already locked|unable to create lock", re.I)),
     (
+        KIND_UNREACHABLE,
+        re.compile(
+            r"connection refused|no such host|i/o timeout|network is unreachable"
+            r"|certificate signed by unknown authority|x509:"
+            r"|Access Denied|InvalidAccessKeyId|SignatureDoesNotMatch|TLS handshake",
+            re.I,
+        ),
+    ),
+    (
         KIND_MISSING_REPOSITORY,
         re.compile(
             r"unable to open config file|Is there a repository at|repository does not exist"
@@ -62,14 +71,6 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"|unexpected (EOF|end of)|hash mismatch|StreamPack|LoadBlob|not found in index"
             r"|pack file .* does not exist|id .* not found|checksum|is corrupt|Load\(<data/"
             r"|unable to load tree|invalid (pack|header)|blob .* not found",
-            re.I,
-        ),
-    ),
-    (
-        KIND_UNREACHABLE,
-        re.compile(
-            r"connection refused|no such host|i/o timeout|network is unreachable"
-            r"|Access Denied|InvalidAccessKeyId|SignatureDoesNotMatch|TLS handshake",
             re.I,
         ),
     ),

@@ -253,3 +253,12 @@ def test_choose_object_and_full_restore_bytes() -> None:
     assert choose_object(objects, "latest", "b/", NOW, random.Random(1)).key == "b/db/2.sql"
     assert choose_object(objects, "www/1.tar", "b/", NOW, random.Random(1)).key == "b/www/1.tar"
     assert full_restore_bytes(objects[:3], "b/") == 25
+
+
+def test_classify_unreachable_backend_not_missing_repository() -> None:
+    stderr = (
+        'Fatal: unable to open config file: Stat: Get "http://127.0.0.1:9/b/?location=": '
+        "dial tcp 127.0.0.1:9: connect: connection refused\n"
+        "Is there a repository at the following location?\n"
+    )
+    assert ops.classify(stderr, 1) == ops.KIND_UNREACHABLE
