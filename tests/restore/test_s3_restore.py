@@ -276,3 +276,38 @@ def test_restore_test_restic_on_seaweedfs_clean_then_deleted_pack_critical(
     assert result.code == 2, result.stdout
     assert "missing from the repository" in _data(result)["summary"]
     assert scratch_leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("blob_type", ["data", "tree"])
+def test_restore_test_restic_on_seaweedfs_corrupted_pack_critical(
+    cli: Cli, seaweedfs: Any, small_template: Repo, write_config: Callable[[str], Path],
+    tmp_path: Path, blob_type: str,
+) -> None:
+    bucket, repository = _restic_on_s3(seaweedfs, small_template, tmp_path)
+    env = {**seaweedfs.restic_env(), "RESTIC_REPOSITORY": repository,
+           "RESTIC_PASSWORD_FILE": str(small_template.password_file)}
+    pack_id = ""
+    for index_id in run(["restic", "--no-cache", "list", "index"], env=env, check=True
+                        ).stdout.split():
+        index = json.loads(run(["restic", "--no-cache", "cat", "index", index_id], env=env,
+                               check=True).stdout)
+        for pack in index["packs"]:
+            if any(blob["type"] == blob_type for blob in pack["blobs"]):
+                pack_id = pack["id"]
+    key = f"repo/data/{pack_id[:2]}/{pack_id}"
+    client = seaweedfs.client()
+    body = bytearray(client.get_object(Bucket=bucket, Key=key)["Body"].read())
+    body[min(200, len(body) - 1)] ^= 0xFF
+    client.put_object(Bucket=bucket, Key=key, Body=bytes(body))
+    config = write_config(
+        f'[restore]\nscratch_dir = "{tmp_path / "scratch"}"\nreserve = "1MiB"\n'
+        "[[snapshots.sources]]\n"
+        f'name = "s3-restic"\nkind = "restic"\nrepository = "{repository}"\n'
+        f'password_file = "{small_template.password_file}"\n'
+        f'access_key_id = "{seaweedfs.access_key_id}"\n'
+        f'secret_access_key_file = "{seaweedfs.secret_file}"\n'
+    )
+    result = cli("--config", config, "restore-test", "--format", "json")
+    assert result.code == 2, result.stdout
+    assert "ciphertext verification failed" in _data(result)["summary"]
+    assert scratch_leftovers(tmp_path) == []
