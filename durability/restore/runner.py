@@ -364,7 +364,7 @@ def cleanup_scratch(
     if not holder:
         return
     scratch = holder[0]
-    with timer.phase("cleanup"):
+    with scratch_mod.shielded(), timer.phase("cleanup"):
         if keep:
             scratch_mod.keep(scratch)
             facts.update(cleanup="kept", kept_path=scratch.tree)

@@ -191,6 +191,9 @@ def terminate_as_exception() -> Iterator[None]:
         return
 
     def handler(signum: int, _frame: FrameType | None) -> None:
+        if _shield["active"]:
+            _shield["pending"] = signum
+            return
         raise Terminated(signum)
 
     # A signal the caller ignores (nohup, a background job) stays ignored.
@@ -204,6 +207,27 @@ def terminate_as_exception() -> Iterator[None]:
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+# While a scratch folder is being removed, a signal waits: a removal cut short would
+# leave scratch behind. Only the main thread installs the handler that reads this.
+_shield: dict[str, Any] = {"active": False, "pending": None}
+
+
+@contextlib.contextmanager
+def shielded() -> Iterator[None]:
+    """Within the block, SIGTERM/SIGINT/SIGHUP are held back, then raised as Terminated."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _shield["active"] = True
+    try:
+        yield
+    finally:
+        _shield["active"] = False
+        pending, _shield["pending"] = _shield["pending"], None
+        if pending is not None:
+            raise Terminated(pending)
 
 
 def is_no_space(error: OSError) -> bool:

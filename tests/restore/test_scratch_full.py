@@ -91,3 +91,16 @@ def test_ensure_parent_unwritable_scratch_error(tmp_path: Path) -> None:
     blocker.write_text("not a folder")
     with pytest.raises(scratch.ScratchError, match="scratch folder"):
         scratch.ensure_parent(str(blocker / "sub"))
+
+
+def test_shielded_signal_during_removal_waits_then_raises(tmp_path: Path) -> None:
+    import signal
+
+    folder = scratch.create(str(tmp_path))
+    with pytest.raises(scratch.Terminated), scratch.terminate_as_exception():
+        with scratch.shielded():
+            os.kill(os.getpid(), signal.SIGTERM)
+            scratch.remove_tree(folder.root)
+        pytest.fail("the held-back signal was not raised")  # pragma: no cover
+    assert not os.path.exists(folder.root)
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
