@@ -28,7 +28,7 @@ from pathlib import Path
 
 from durability.helper.copy import CopyOptions, verify_sample
 from durability.helper.folder import Folder
-from durability.helper.repo import make_restic, parse_backup_summary
+from durability.helper.repo import make_restic, parse_backup_summary, parse_ls_files
 
 
 def make_source(root: Path, mib: int, files: int) -> None:
@@ -55,8 +55,9 @@ def one_run(work: Path, source: Path, verify: bool) -> tuple[float, float]:
         done = restic.run(["backup", "--json", str(source)])
         if verify:
             snapshot = parse_backup_summary(done.stdout).snapshot_id
+            files = parse_ls_files(restic.run(["ls", "--json", snapshot]).stdout)
             restic.run(["check", "--read-data-subset=1/10"])
-            verify_sample(restic, snapshot, options, random.Random(1), "bench", folder)
+            verify_sample(restic, snapshot, files, options, random.Random(1), "bench", folder)
         times.append(time.perf_counter() - start)
     return times[0], times[1]
 

@@ -37,11 +37,12 @@ from durability.helper.repo import (
     next_subset,
     parse_backup_summary,
     parse_ls_files,
+    parse_ls_snapshot_id,
     read_only_message,
     sha256_file,
     tree_size,
 )
-from durability.restic import ResticError, parse_snapshots
+from durability.restic import ResticError
 from durability.units import format_bytes
 
 log = logging.getLogger(__name__)
@@ -263,14 +264,20 @@ def _copy_pinned(
         ) from error
     try:
         summary = parse_backup_summary(done.stdout)
-        # restic 0.14 reports a short id; the receipt carries the full one.
-        listed = parse_snapshots(
-            restic.run(["snapshots", "--json", summary.snapshot_id], no_lock=True).stdout
-        )
-    except (ValueError, ResticError) as error:
+    except ValueError as error:
         raise HelperError(f"disk {name}: the new copy cannot be found: {error}") from error
-    if len(listed) == 1:
-        summary = replace(summary, snapshot_id=listed[0].id)
+    try:
+        listing = restic.run(["ls", "--json", summary.snapshot_id])
+    except ResticError as error:
+        _require_mounted(disk, options, name)
+        raise VerifyError(
+            f"disk {name}: verification failed, the new copy cannot be listed ({error})"
+        ) from error
+    # restic 0.14 reports a short id; the receipt carries the full one.
+    summary = replace(
+        summary, snapshot_id=parse_ls_snapshot_id(listing.stdout) or summary.snapshot_id
+    )
+    files = parse_ls_files(listing.stdout)
     _require_mounted(disk, options, name)
     record = replace(record, last_copy_at=isoformat(now), last_snapshot_id=summary.snapshot_id)
 
@@ -285,7 +292,7 @@ def _copy_pinned(
             f"({error}); run `restic -r {shown_repository} check` and consider a new disk"
         ) from error
     progress.step(f"disk {name}: restoring sample files to compare with the originals…")
-    checked = verify_sample(restic, summary.snapshot_id, options, rng, name, folder)
+    checked = verify_sample(restic, summary.snapshot_id, files, options, rng, name, folder)
     _require_mounted(disk, options, name)
     log.info("disk %s: %d sample files matched", name, checked)
     receipt = Receipt(
@@ -317,6 +324,7 @@ def _require_mounted(disk: disks.Present, options: CopyOptions, name: str) -> No
 def verify_sample(
     restic: HelperRestic,
     snapshot_id: str,
+    files: Sequence[FileNode],
     options: CopyOptions,
     rng: random.Random,
     name: str,
@@ -325,14 +333,9 @@ def verify_sample(
     """Restore a random sample of the snapshot's files and compare them with the source.
 
     A source file changed since the copy (other size or time) is compared by size with
-    what the snapshot recorded. Return the number of files compared; raise HelperError
+    what the snapshot recorded. Return the number of files compared; raise VerifyError
     on any difference or restore error.
     """
-    try:
-        listing = restic.run(["ls", "--json", snapshot_id])
-    except ResticError as error:
-        raise HelperError(f"disk {name}: cannot list the new copy: {error}") from error
-    files = parse_ls_files(listing.stdout)
     sample = choose_sample(files, options.sample_files, options.sample_bytes, rng)
     if not sample:
         return 0

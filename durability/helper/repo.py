@@ -114,6 +114,21 @@ def parse_ls_files(text: str) -> list[FileNode]:
     return files
 
 
+def parse_ls_snapshot_id(text: str) -> str | None:
+    """Given `restic ls --json SNAPSHOT` output, return the snapshot's full id, if shown."""
+    for line in text.splitlines():
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            head = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(head, dict) and head.get("struct_type") == "snapshot" and head.get("id"):
+            return str(head["id"])
+    return None
+
+
 def choose_sample(
     files: Sequence[FileNode], count: int, max_bytes: int, rng: random.Random
 ) -> list[FileNode]:

@@ -20,6 +20,7 @@ from durability.helper.repo import (
     next_subset,
     parse_backup_summary,
     parse_ls_files,
+    parse_ls_snapshot_id,
     tree_size,
 )
 from durability.restic import ResticError
@@ -53,6 +54,8 @@ def test_parse_ls_files_only_regular_files() -> None:
                     "mtime": "2026-11-25T10:00:00.123456789+01:00"}),
         json.dumps({"struct_type": "node", "type": "symlink", "path": "/a/l"}),
     ])
+    assert parse_ls_snapshot_id(text) == "x"
+    assert parse_ls_snapshot_id("") is None
     [node] = parse_ls_files(text)
     assert node.path == "/a/b" and node.size == 7
     assert node.mtime is not None and node.mtime.hour == 9
