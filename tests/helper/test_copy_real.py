@@ -143,12 +143,14 @@ def test_copy_full_disk_says_how_much_is_needed_and_keeps_repository(
 def test_copy_disk_unmounted_mid_copy_no_receipt(
     helper: Helper, loop_disk: Callable[..., LoopDisk], tmp_path: Path
 ) -> None:
-    disk = loop_disk(size_mb=160)
+    disk = loop_disk(size_mb=96)
     _enroll(helper, disk)
     data = tmp_path / "data"
     data.mkdir()
-    for index in range(6):
-        (data / f"part{index}.bin").write_bytes(os.urandom(10 * 1024 * 1024))
+    # Enough for restic to write several packs; the disk goes as soon as the first
+    # appears, and the copy's later steps (check, sample restore) take longer still.
+    for index in range(4):
+        (data / f"part{index}.bin").write_bytes(os.urandom(6 * 1024 * 1024))
     packs = disk.mountpoint / "durability-backup" / "data"
     pulled = threading.Event()
 
