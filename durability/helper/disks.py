@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,6 +147,24 @@ def render_marker(marker: Marker) -> str:
         "Recover it with: restic -r <this disk>/" + marker.repository + " restore latest",
     }
     return json.dumps(body, indent=2) + "\n"
+
+
+def write_marker(mountpoint: str, marker: Marker) -> None:
+    """Write the marker at the root of a disk, atomically. Raise OSError.
+
+    No chmod: vfat and exFAT sticks refuse most mode changes, and the marker holds
+    nothing secret.
+    """
+    handle, temporary = tempfile.mkstemp(prefix=f"{MARKER_NAME}.", dir=mountpoint)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(render_marker(marker))
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, os.path.join(mountpoint, MARKER_NAME))
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def read_mountinfo(proc_root: str = "/proc") -> list[MountEntry]:

@@ -8,6 +8,7 @@ the repository fails, what this run wrote on the disk is removed again.
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import shlex
@@ -19,7 +20,7 @@ from pathlib import Path
 from durability.errors import CommandError, ParseError
 from durability.execute import run
 from durability.helper import disks
-from durability.helper.folder import DiskRecord, Folder, HelperError, write_private
+from durability.helper.folder import DiskRecord, Folder, HelperError
 from durability.helper.repo import explain, make_restic, read_only_message
 from durability.restic import ResticError
 
@@ -123,10 +124,10 @@ def run_enroll(
     new_marker = disks.Marker(disk_id=disk_id, repository=REPOSITORY_DIR, enrolled_at=enrolled_at)
     name = volume.label or volume.fs_uuid
     try:
-        write_private(marker_path, disks.render_marker(new_marker), mode=0o644)
+        disks.write_marker(real, new_marker)
     except OSError as error:
         _forget_key(folder, disk_id)
-        if error.errno == 30:  # EROFS
+        if error.errno == errno.EROFS:
             raise HelperError(read_only_message(name)) from error
         raise HelperError(f"cannot write to {real}: {error.strerror}") from error
     restic = make_restic(
