@@ -157,7 +157,7 @@ def cmd_enroll(args: argparse.Namespace, folder: Folder) -> int:
 
 def cmd_copy(args: argparse.Namespace, folder: Folder) -> int:
     """Run `copy` and return the exit code."""
-    from durability.helper.copy import CopyOptions, run_copy
+    from durability.helper.copy import CopyOptions, resolve_paths, run_copy
     from durability.helper.notify import Progress, notify
     from durability.helper.receipts import check_confirm_url, queue_receipt
 
@@ -183,8 +183,6 @@ def cmd_copy(args: argparse.Namespace, folder: Folder) -> int:
             raise
         state = folder.load()
         url = url or state.confirm_url
-        from durability.helper.copy import resolve_paths
-
         folder.save(replace(state, paths=tuple(resolve_paths(paths)), confirm_url=url))
         for note in outcome.notes:
             _warn(note)

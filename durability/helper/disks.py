@@ -208,6 +208,25 @@ def read_removable(major_minor: str, sys_root: str = "/sys") -> bool | None:
     return None
 
 
+_BUSES = (("/usb", "usb"), ("/ata", "ata"), ("/nvme", "nvme"), ("/mmc", "mmc"),
+           ("/firewire", "ieee1394"), ("/virtio", "virtio"))
+
+
+def read_bus(major_minor: str, sys_root: str = "/sys") -> str:
+    """Return the bus a block device hangs off ("usb", "ata", ...), from its sysfs path.
+
+    "" when the device is virtual (loop, dm) or the path says nothing known.
+    """
+    try:
+        target = os.path.realpath(Path(sys_root, "dev", "block", major_minor))
+    except OSError:
+        return ""
+    for fragment, bus in _BUSES:
+        if fragment in target:
+            return bus
+    return ""
+
+
 def udev_available(run_root: str = "/run/udev") -> bool:
     """Return True if a udev database exists here (containers usually have none)."""
     return Path(run_root, "data").is_dir()
@@ -272,7 +291,7 @@ def describe(
         fs_uuid=facts.get("UUID", ""),
         label=facts.get("LABEL", ""),
         fstype=facts.get("TYPE", "") or entry.fstype,
-        bus=facts.get("BUS", ""),
+        bus=facts.get("BUS", "") or read_bus(entry.device, sys_root),
         removable=read_removable(entry.device, sys_root),
         read_only=entry.read_only or _statvfs_read_only(entry.mountpoint),
         mount_id=entry.mount_id,

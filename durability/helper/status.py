@@ -17,6 +17,7 @@ class DiskStatus:
 
     record: DiskRecord
     mountpoint: str  # "" when not plugged in
+    volume: disks.Volume | None = None
 
     def as_json(self) -> dict[str, Any]:
         """Return the JSON form of this row."""
@@ -28,6 +29,9 @@ class DiskStatus:
             "enrolled_at": r.enrolled_at,
             "present": bool(self.mountpoint),
             "mountpoint": self.mountpoint or None,
+            "device": self.volume.device if self.volume else None,
+            "bus": (self.volume.bus or None) if self.volume else None,
+            "removable": self.volume.removable if self.volume else None,
             "last_copy_at": r.last_copy_at or None,
             "last_snapshot_id": r.last_snapshot_id or None,
             "last_verified_at": r.last_verified_at or None,
@@ -59,8 +63,12 @@ def gather_status(
         )
     except (OSError, ParseError):
         present = []
-    where = {p.disk_id: p.volume.mountpoint for p in present}
-    rows = tuple(DiskStatus(d, where.get(d.disk_id, "")) for d in state.disks)
+    where = {p.disk_id: p.volume for p in present}
+    rows = tuple(
+        DiskStatus(d, where[d.disk_id].mountpoint, where[d.disk_id])
+        if d.disk_id in where else DiskStatus(d, "")
+        for d in state.disks
+    )
     waiting = len(pending(folder.path)) if folder.path.is_dir() else 0
     return StatusView(rows, waiting)
 

@@ -56,6 +56,8 @@ def test_enroll_copy_status_ext4_verified_receipt(
     [row] = json.loads(status.stdout)["disks"]
     assert row["present"] is True
     assert row["label"] == "BACKUP1"
+    assert row["device"] == disk.device
+    assert row["removable"] is False
     assert row["last_snapshot_id"] == receipt["snapshot_id"]
     assert row["last_verified_ok"] is True
 

@@ -91,6 +91,17 @@ def test_read_removable_partition_asks_its_disk(tmp_path: Path) -> None:
     assert disks.read_removable("9:9", str(tmp_path)) is None
 
 
+def test_read_bus_usb_stick_from_sysfs_path(tmp_path: Path) -> None:
+    device = tmp_path / "devices" / "pci0000:00" / "0000:00:14.0" / "usb2" / "2-1" / "sdb"
+    device.mkdir(parents=True)
+    block = tmp_path / "dev" / "block"
+    block.mkdir(parents=True)
+    (block / "8:16").symlink_to(device)
+    (block / "7:0").symlink_to(tmp_path / "devices" / "virtual")
+    assert disks.read_bus("8:16", str(tmp_path)) == "usb"
+    assert disks.read_bus("7:0", str(tmp_path)) == ""
+
+
 def test_find_enrolled_fake_proc_without_marker_probes_nothing(tmp_path: Path) -> None:
     proc = tmp_path / "proc" / "self"
     proc.mkdir(parents=True)
