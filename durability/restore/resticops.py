@@ -314,13 +314,43 @@ def parse_index_packs(text: str) -> set[str]:
     return {str(pack["id"]) for pack in raw.get("packs") or ()}
 
 
+_REMOTE_SCHEMES = ("s3:", "sftp:", "rest:", "b2:", "azure:", "gs:", "swift:", "rclone:")
+
+
+def local_folder(repository: str) -> str | None:
+    """Given a restic repository string, return its folder if it is a local repository."""
+    if repository.startswith(_REMOTE_SCHEMES):
+        return None
+    folder = repository.removeprefix("local:")
+    return folder if os.path.isdir(os.path.join(folder, "data")) else None
+
+
+def _local_ids(folder: str, nested: bool) -> list[str]:
+    """Return the file names (IDs) under a local repository folder (data/XX/ID or index/ID)."""
+    names: list[str] = []
+    for current, _dirs, files in os.walk(folder):
+        if nested or current == folder:
+            names.extend(name for name in files if re.fullmatch(r"[0-9a-f]{64}", name))
+    return names
+
+
 def list_packs(repo: Restic) -> set[str]:
-    """Given a repository, return the IDs of the pack files it holds."""
+    """Given a repository, return the IDs of the pack files it holds.
+
+    A local repository's folder is listed directly: one restic start (and key
+    derivation, half a second of CPU) saved.
+    """
+    folder = local_folder(repo.repository)
+    if folder is not None:
+        return set(_local_ids(os.path.join(folder, "data"), nested=True))
     return set(call(repo, ["list", "packs"], no_lock=True).stdout.split())
 
 
 def list_indexes(repo: Restic) -> list[str]:
-    """Given a repository, return the IDs of its index files."""
+    """Given a repository, return the IDs of its index files (listed directly if local)."""
+    folder = local_folder(repo.repository)
+    if folder is not None:
+        return sorted(_local_ids(os.path.join(folder, "index"), nested=False))
     return call(repo, ["list", "index"], no_lock=True).stdout.split()
 
 

@@ -206,15 +206,26 @@ def _restic_phases(
     with timer.phase("list"):
         # restic retries a missing pack for most of a minute before giving up, so the
         # index is checked against the pack files before anything reads a pack.
-        snapshots, present, indexes = _parallel(
+        # A local repository is listed without restic, so its index files are read
+        # alongside the snapshot listing; elsewhere the listing takes a round of its own.
+        indexes = ops.list_indexes(repo) if ops.local_folder(repo.repository) else None
+        first = _parallel(
             lambda: with_lock_retry(repo, now, lambda: ops.list_snapshots(repo)),
             lambda: ops.list_packs(repo),
-            lambda: ops.list_indexes(repo),
+            *(
+                [_index_reader(repo, index_id) for index_id in indexes]
+                if indexes is not None else [lambda: ops.list_indexes(repo)]
+            ),
         )
+        snapshots, present = first[0], first[1]
+        if indexes is not None:
+            index_sets = first[2:]
+        else:
+            index_sets = _parallel(*(_index_reader(repo, index_id) for index_id in first[2]))
         snapshot = ops.choose_snapshot(snapshots, options.snapshot, now, rng)
         facts.update(snapshot_id=snapshot.id, snapshot_time=snapshot.time)
         referenced: set[str] = set()
-        for packs in _parallel(*(_index_reader(repo, index_id) for index_id in indexes)):
+        for packs in index_sets:
             referenced |= packs
         missing = sorted(referenced - present)
         if missing:
@@ -316,7 +327,7 @@ def _parallel(*calls: Callable[[], Any]) -> list[Any]:
     """Run calls at once (each starts a restic); return their results in order."""
     if len(calls) <= 1:
         return [call() for call in calls]
-    with ThreadPoolExecutor(max_workers=min(4, len(calls))) as pool:
+    with ThreadPoolExecutor(max_workers=min(6, len(calls))) as pool:
         futures = [pool.submit(call) for call in calls]
         return [future.result() for future in futures]
 
