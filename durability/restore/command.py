@@ -16,11 +16,10 @@ from durability.restore.progress import Progress, QuietProgress, make_progress
 from durability.restore.runner import Options
 from durability.restore.scratch import Terminated
 
-DESCRIPTION = (
-    "Restore one snapshot of a source into a fresh private scratch folder, prove the "
-    "content is right (file list, sizes, hashes, live files where present), time every "
-    "phase, project a full restore against restore.rto_target, and always clean up."
-)
+DESCRIPTION = """\
+Restore one snapshot of a source into a fresh private scratch folder, prove the content
+is right (file list, sizes, hashes, live files where present), time every phase, project
+a full restore against restore.rto_target, and always clean up."""
 EPILOG = """\
 verdict: UNKNOWN when the test could not start (wrong password, missing repository,
 no such snapshot, lock held, no scratch space); CRITICAL for anything wrong with the
