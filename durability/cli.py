@@ -11,10 +11,13 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
-from typing import Any, NoReturn
 
 from durability.context import Context
 from durability.errors import ConfigError, DurabilityError
+
+TYPE_CHECKING = False  # typing costs the cron job more than the check
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
 
 # name: (module, one-line help). Order is the order shown by --help.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -102,7 +105,7 @@ def build_top_parser() -> Parser:
         prog="durability",
         description="Backup verification and data-durability checks for hosting providers.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_DescriptionFormatter,
     )
     _global_options(parser, suppress=False)
     parser.add_argument("--version", action="version", version=_version())
@@ -118,8 +121,32 @@ def build_top_parser() -> Parser:
     return parser
 
 
+def _columns() -> int:
+    """Return the terminal width for help text, without importing shutil."""
+    import os
+
+    try:
+        return int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        pass
+    try:
+        return os.get_terminal_size(sys.stderr.fileno()).columns
+    except (OSError, ValueError):
+        return 80
+
+
+class _DescriptionFormatter(argparse.RawDescriptionHelpFormatter):
+    # argparse builds a formatter for every add_argument call, and its default width
+    # comes from shutil (with bz2 and lzma behind it): a cost on every cron run.
+    def __init__(self, prog: str, **kwargs: Any) -> None:
+        kwargs.setdefault("width", _columns() - 2)
+        super().__init__(prog, **kwargs)
+
+
 class _CommandListFormatter(argparse.RawTextHelpFormatter):
-    pass
+    def __init__(self, prog: str, **kwargs: Any) -> None:
+        kwargs.setdefault("width", _columns() - 2)
+        super().__init__(prog, **kwargs)
 
 
 def _version() -> str:
@@ -134,7 +161,7 @@ def command_parser(name: str, module: Any) -> Parser:
         prog=f"durability {name}",
         description=getattr(module, "DESCRIPTION", COMMANDS[name][1]),
         epilog=getattr(module, "EPILOG", None),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_DescriptionFormatter,
     )
     _global_options(parser, suppress=True)
     module.add_arguments(parser)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from durability.model import now_utc
+
+TYPE_CHECKING = False  # typing costs the cron job more than the check
 
 if TYPE_CHECKING:
     from durability.config import Config

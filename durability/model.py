@@ -9,9 +9,12 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 from durability.records import Record, field
+
+TYPE_CHECKING = False  # typing costs the cron job more than the check
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class Status(enum.IntEnum):

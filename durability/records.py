@@ -17,18 +17,20 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
 
+TYPE_CHECKING = False  # typing costs the cron job more than the check
 if TYPE_CHECKING:
-    from typing import dataclass_transform
+    from typing import Any, TypeVar, dataclass_transform
+
+    R = TypeVar("R", bound="Record")
+
 else:
 
-    def dataclass_transform(**_: Any) -> Callable[[Any], Any]:
+    def dataclass_transform(**_: object) -> object:
         return lambda cls: cls
 
 
 _MISSING: Any = object()
-R = TypeVar("R", bound="Record")
 
 
 class Field:
@@ -213,7 +215,8 @@ def field_types(cls: type[Record]) -> dict[str, Any]:
             if name in cls.__fields__:
                 types[name] = (
                     eval(annotation, namespace)  # noqa: S307 - our own annotations
-                    if isinstance(annotation, str) else annotation
+                    if isinstance(annotation, str)
+                    else annotation
                 )
     type.__setattr__(cls, "_field_types_cache", types)
     return dict(types)

@@ -134,3 +134,11 @@ def seaweedfs(_seaweed_server: SeaweedServer) -> SeaweedS3:
 def seaweedfs_https(_seaweed_server: SeaweedServer) -> SeaweedS3:
     """Return the https S3 endpoint of the same SeaweedFS; `ca_bundle` is its self-signed cert."""
     return _seaweed_server.https
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_config_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Keep the cron path's config parse cache inside the test run."""
+    import os
+
+    os.environ["DURABILITY_CACHE_DIR"] = str(tmp_path_factory.mktemp("config-cache"))

@@ -110,3 +110,51 @@ def test_cli_config_sample_prints_every_section(cli: Callable[..., CliResult]) -
     assert result.code == 0
     for name in SECTIONS:
         assert f"[{name}]" in result.stdout
+
+
+def test_load_config_lazy_reuses_parse_cache_until_the_file_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import sys
+
+    monkeypatch.setenv("DURABILITY_CACHE_DIR", str(tmp_path / "cache"))
+    path = tmp_path / "d.toml"
+    path.write_text('[raid]\nstall_after = "10m"\n')
+    assert load_config(str(path), lazy=True).raid.stall_after == 600
+    cached = list((tmp_path / "cache").iterdir())
+    assert len(cached) == 1 and (cached[0].stat().st_mode & 0o777) == 0o600
+    monkeypatch.setitem(sys.modules, "tomllib", None)  # any TOML parse would now fail
+    assert load_config(str(path), lazy=True).raid.stall_after == 600
+    path.write_text('[raid]\nstall_after = "20m"\n')
+    os.utime(path, ns=(1, 1))  # a different identity even within one clock tick
+    with pytest.raises(ImportError):
+        load_config(str(path), lazy=True)  # changed file: parsed again, not served stale
+    monkeypatch.delitem(sys.modules, "tomllib")
+    assert load_config(str(path), lazy=True).raid.stall_after == 1200
+
+
+def test_load_config_ignores_a_cache_others_can_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DURABILITY_CACHE_DIR", str(tmp_path / "cache"))
+    path = tmp_path / "d.toml"
+    path.write_text('[raid]\nstall_after = "10m"\n')
+    load_config(str(path), lazy=True)
+    cache = next((tmp_path / "cache").iterdir())
+    text = cache.read_text().replace('"10m"', '"99m"')
+    cache.write_text(text)
+    cache.chmod(0o666)
+    assert load_config(str(path), lazy=True).raid.stall_after == 600
+
+
+def test_load_config_lazy_still_validates_cached_sections(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DURABILITY_CACHE_DIR", str(tmp_path / "cache"))
+    path = tmp_path / "d.toml"
+    path.write_text('[raid]\nstall_after = 10\n')
+    for _ in range(2):  # first from TOML, then from the cache
+        with pytest.raises(ConfigError) as caught:
+            _ = load_config(str(path), lazy=True).raid
+        assert "raid.stall_after" in caught.value.problems[0]

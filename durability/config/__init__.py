@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import importlib
 import os
-from typing import TYPE_CHECKING, Any
 
 from durability.config.schema import build, sample_lines
 from durability.errors import ConfigError
 
+TYPE_CHECKING = False  # typing costs the cron job more than the check
+
 if TYPE_CHECKING:
+    from typing import Any
+
     from durability.config.raid import RaidSettings
     from durability.config.remind import RemindSettings, SmtpSettings
     from durability.config.restore import RestoreSettings
@@ -32,16 +35,16 @@ SECTIONS: dict[str, tuple[str, str, str]] = {
     "state": ("durability.config.state", "StateSettings", "History and state store."),
     "raid": ("durability.config.raid", "RaidSettings", "md RAID health of this node."),
     "snapshots": (
-        "durability.config.snapshots", "SnapshotSettings", "Provider snapshots to prove."
+        "durability.config.snapshots",
+        "SnapshotSettings",
+        "Provider snapshots to prove.",
     ),
     "restore": ("durability.config.restore", "RestoreSettings", "Restore tests."),
     "smtp": ("durability.config.remind", "SmtpSettings", "Outgoing mail for reminders."),
     "remind": ("durability.config.remind", "RemindSettings", "Customer reminders."),
     "web": ("durability.config.web", "WebSettings", "Customer links and status page."),
     "schedule": ("durability.config.service", "ScheduleSettings", "Jobs of `durability run`."),
-    "status": (
-        "durability.config.status", "StatusSettings", "Status page login and fleet nodes."
-    ),
+    "status": ("durability.config.status", "StatusSettings", "Status page login and fleet nodes."),
 }
 
 __all__ = [
@@ -173,12 +176,20 @@ def parse_config(text: str, source: str = "config", lazy: bool = False) -> Confi
 
     With `lazy`, only the top level is checked now and each section when first used.
     """
+    return config_from_raw(_parse_toml(text, source), source, lazy)
+
+
+def _parse_toml(text: str, source: str) -> dict[str, Any]:
     import tomllib
 
     try:
-        raw = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError([f"not valid TOML: {error}"], source) from error
+
+
+def config_from_raw(raw: dict[str, Any], source: str, lazy: bool = False) -> Config:
+    """Given a parsed TOML document, return the config (see `parse_config`)."""
     problems = []
     for key, value in raw.items():
         if key not in SECTIONS:
@@ -240,20 +251,101 @@ def load_config(explicit: str | None = None, lazy: bool = False) -> Config:
     """Find, read and validate the config file; defaults when none is found.
 
     Raise ConfigError if the file is named but missing, unreadable or invalid (with
-    `lazy`, a section's problems are raised when that section is first used).
+    `lazy`, a section's problems are raised when that section is first used, and the
+    parsed file may come from the parse cache, see `read_parsed_cache`).
     """
     path, must_exist = find_config_path(explicit)
     assert path is not None
     try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
+        with open(path, "rb") as handle:
+            identity = _file_identity(os.fstat(handle.fileno()))
+            raw = read_parsed_cache(path, identity) if lazy else None
+            if raw is None:
+                text = handle.read().decode("utf-8")
     except FileNotFoundError as error:
         if must_exist:
             raise ConfigError([f"file not found: {path}"], path) from error
         return default_config()
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError([f"cannot read: {error}"], path) from error
-    return parse_config(text, path, lazy=lazy)
+    if raw is None:
+        raw = _parse_toml(text, path)
+        if lazy:
+            write_parsed_cache(path, identity, raw)
+    return config_from_raw(raw, path, lazy=lazy)
+
+
+# The parse cache: the cron job runs every few minutes with a file that rarely changes,
+# and parsing TOML (tomllib pulls in `typing`) costs about as much as the whole check.
+# The parsed document is kept as JSON, keyed by the file's inode, size and mtime; any
+# change to the file, or a cache file not owned by this user or writable by others,
+# means the TOML is parsed again. Validation always runs on what is loaded.
+
+
+def _file_identity(stat: os.stat_result) -> list[int]:
+    return [stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns]
+
+
+def _cache_path(config_path: str) -> str | None:
+    if os.environ.get("DURABILITY_NO_CONFIG_CACHE"):
+        return None
+    if os.environ.get("DURABILITY_CACHE_DIR"):
+        base = os.environ["DURABILITY_CACHE_DIR"]
+    elif os.geteuid() == 0:
+        base = "/var/cache/durability"
+    else:
+        base = os.path.join(
+            os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
+            "durability",
+        )
+    name = os.path.abspath(config_path).replace("%", "%25").replace("/", "%2F")
+    return os.path.join(base, f"config{name}.json")
+
+
+def read_parsed_cache(config_path: str, identity: list[int]) -> dict[str, Any] | None:
+    """Return the cached parse of a config file if it is current and trustworthy."""
+    cache = _cache_path(config_path)
+    if cache is None:
+        return None
+    import json
+
+    try:
+        with open(cache, encoding="utf-8") as handle:
+            stat = os.fstat(handle.fileno())
+            if stat.st_uid != os.geteuid() or stat.st_mode & 0o022:
+                return None
+            document = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(document, dict) or document.get("identity") != identity:
+        return None
+    raw = document.get("raw")
+    return raw if isinstance(raw, dict) else None
+
+
+def write_parsed_cache(config_path: str, identity: list[int], raw: dict[str, Any]) -> None:
+    """Store a parsed config for the next run; failing to cache is never an error."""
+    cache = _cache_path(config_path)
+    if cache is None:
+        return
+    import json
+
+    try:
+        text = json.dumps({"identity": identity, "raw": raw})
+    except (TypeError, ValueError):
+        return  # TOML dates and times have no JSON form: such a file is parsed each run
+    tmp = f"{cache}.{os.getpid()}.tmp"
+    try:
+        os.makedirs(os.path.dirname(cache), mode=0o700, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, cache)
+    except OSError:
+        try:  # noqa: SIM105 - contextlib is not imported on the cron path
+            os.unlink(tmp)
+        except OSError:
+            pass
 
 
 def sample_config() -> str:

@@ -10,12 +10,26 @@ so an operator fixes a file in one go.
 from __future__ import annotations
 
 import types
-import typing
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from durability.records import Field, Record, field_types
 from durability.units import parse_duration, parse_percent, parse_size
+
+TYPE_CHECKING = False  # typing costs the cron job more than the check
+if TYPE_CHECKING:
+    from typing import Any
+
+
+def _origin(hint: Any) -> Any:
+    """Return the origin of `tuple[str, ...]`-style hints (tuple), UnionType for `X | None`."""
+    if isinstance(hint, types.UnionType):
+        return types.UnionType
+    return getattr(hint, "__origin__", None)
+
+
+def _args(hint: Any) -> tuple[Any, ...]:
+    return tuple(getattr(hint, "__args__", ()))
+
 
 _NO_DEFAULT: Any = object()
 
@@ -140,9 +154,9 @@ def _convert(value: Any, hint: Any, meta: Mapping[str, Any], path: str, problems
 def _convert_type(
     value: Any, hint: Any, meta: Mapping[str, Any], path: str, problems: list[str]
 ) -> Any:
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
+    origin = _origin(hint)
+    args = _args(hint)
+    if origin is types.UnionType:
         inner = [a for a in args if a is not type(None)]
         return _convert_type(value, inner[0], meta, path, problems)
     kind = meta.get("kind")
@@ -239,7 +253,7 @@ def sample_lines(cls: type[Any], path: str) -> list[str]:
     for name, field in _setting_fields(cls).items():
         hint = hints[name]
         meta = field.metadata
-        target = typing.get_args(hint)[0] if typing.get_origin(hint) is tuple else hint
+        target = _args(hint)[0] if _origin(hint) is tuple else hint
         if _is_settings(target):
             nested.append((name, hint, meta))
             continue
@@ -250,9 +264,9 @@ def sample_lines(cls: type[Any], path: str) -> list[str]:
     for name, hint, nested_meta in nested:
         for help_line in _wrap(nested_meta.get("help", "")):
             lines.append(f"# {help_line}")
-        if typing.get_origin(hint) is tuple:
+        if _origin(hint) is tuple:
             lines.append(f"# [[{_join(path, name)}]]")
-            inner = sample_lines(typing.get_args(hint)[0], _join(path, name))
+            inner = sample_lines(_args(hint)[0], _join(path, name))
             # Keys of a list of tables are indented, to tell them from the parent's keys.
             lines.extend(f"#   {line[2:]}" if line.startswith("# ") else line for line in inner)
         else:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from durability.model import Metric, Result, Status, worst
 from durability.raid.facts import ArrayFacts, MemberFacts
 from durability.records import Record, field
 from durability.units import format_bytes, format_duration
+
+TYPE_CHECKING = False  # typing costs the cron job more than the check
+if TYPE_CHECKING:
+    from typing import Any
 
 CHECK = "raid"
 NO_REDUNDANCY_LEVELS = ("raid0", "linear")

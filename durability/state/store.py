@@ -14,19 +14,25 @@ import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Any, Protocol
 
 from durability.errors import StateError
 from durability.model import Report, isoformat_z
 
+TYPE_CHECKING = False  # typing costs the cron job more than the check
+if TYPE_CHECKING:
+    from typing import Any, Protocol
 
-class Connection(Protocol):
-    """The part of a DB-API connection the store uses."""
+if TYPE_CHECKING:
 
-    def cursor(self) -> Any: ...
-    def commit(self) -> None: ...
-    def rollback(self) -> None: ...
-    def close(self) -> None: ...
+    class Connection(Protocol):
+        """The part of a DB-API connection the store uses."""
+
+        def cursor(self) -> Any: ...
+        def commit(self) -> None: ...
+        def rollback(self) -> None: ...
+        def close(self) -> None: ...
+else:
+    Connection = object
 
 
 _CORE_MIGRATIONS = (
@@ -185,8 +191,15 @@ class Store:
         run = run_id or os.urandom(16).hex()
         when = isoformat_z(report.checked_at)
         rows = [
-            (run, r.check, r.target, r.status.name, r.summary, when,
-             json.dumps(r.data, sort_keys=True, default=str))
+            (
+                run,
+                r.check,
+                r.target,
+                r.status.name,
+                r.summary,
+                when,
+                json.dumps(r.data, sort_keys=True, default=str),
+            )
             for r in report.results
         ]
         with self.transaction():
@@ -227,11 +240,16 @@ class Store:
             params,
         )
         return [
-            {"check": r[0], "target": r[1], "status": r[2], "summary": r[3],
-             "checked_at": r[4], "data": json.loads(r[5])}
+            {
+                "check": r[0],
+                "target": r[1],
+                "status": r[2],
+                "summary": r[3],
+                "checked_at": r[4],
+                "data": json.loads(r[5]),
+            }
             for r in rows
         ]
-
 
     def prune_history(self, before: datetime, batch: int = 10000) -> int:
         """Delete recorded results checked before `before`; return how many went.
