@@ -22,6 +22,7 @@ from pathlib import Path
 from durability.errors import ParseError
 from durability.helper import disks
 from durability.helper.folder import DiskRecord, Folder, HelperError, HelperState
+from durability.helper.guard import StallGuard
 from durability.helper.notify import Progress
 from durability.helper.receipts import Receipt, disk_hash, save_receipt
 from durability.helper.repo import (
@@ -47,6 +48,9 @@ from durability.units import format_bytes
 
 log = logging.getLogger(__name__)
 
+# How long a restic run may show no CPU and no I/O before it is stopped.
+STUCK_AFTER = 120.0
+
 
 class VerifyError(HelperError):
     """The copy was written but reading it back failed: the disk is not to be trusted."""
@@ -64,6 +68,7 @@ class CopyOptions:
     sample_bytes: int = 256 * 1024 * 1024
     seed: int | None = None
     wait_seconds: float = 0.0
+    stuck_after: float | None = None
     proc_root: str = "/proc"
     sys_root: str = "/sys"
     use_udev: bool | None = None
@@ -218,11 +223,26 @@ def copy_to_disk(
             f"disk {name}: cannot open its backup folder {shown_repository}: "
             f"{error.strerror or error}"
         ) from error
+    stuck_after = options.stuck_after if options.stuck_after is not None else STUCK_AFTER
     try:
-        return _copy_pinned(
-            disk, record, sources, repository, shown_repository, password_file, now, options,
-            rng, progress, folder,
-        )
+        with StallGuard(options.restic_binary, stuck_after) as guard:
+            try:
+                return _copy_pinned(
+                    disk, record, sources, repository, shown_repository, password_file, now,
+                    options, rng, progress, folder,
+                )
+            except HelperError as error:
+                if not guard.stopped:
+                    raise
+                # restic hung; on a disk too small for the copy that is a full disk.
+                free = free_bytes(mountpoint)
+                _files, needed = tree_size(sources)
+                if free is not None and free < needed:
+                    raise HelperError(disk_full_message(name, needed, free)) from error
+                raise HelperError(
+                    f"disk {name}: restic made no progress for {stuck_after:.0f} s and was "
+                    "stopped; check the disk (is it failing?) and retry"
+                ) from error
     finally:
         os.close(fd)
 

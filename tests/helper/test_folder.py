@@ -70,3 +70,6 @@ def test_locked_second_holder_refused(tmp_path: Path) -> None:
         folder.path
     ).locked():
         pass
+    assert (folder.path / "lock").stat().st_mode & 0o777 == 0o600
+    with folder.locked():
+        pass  # released after the first holder left
