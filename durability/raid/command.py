@@ -32,10 +32,10 @@ with member identity from udev or sysfs and SMART from smartctl when installed.
 EPILOG = """\
 examples:
   durability raid --format nagios --expect md0:2 --expect md1:2
-  durability raid --format prometheus \
-      --output /var/lib/prometheus/node-exporter/durability-raid.prom
-  durability raid --proc-root tests/fixtures/md/raid1-faulty --sys-root /tmp/sys   (captured states)
-  mdadm.conf:  PROGRAM /usr/local/bin/durability-mdadm-event   (see examples/mdadm/)
+  durability raid --format prometheus --output /var/lib/node-exporter/raid.prom
+  durability raid --proc-root CAPTURE --sys-root CAPTURE/sys   (judge a captured state)
+  durability raid ack md1                    (after reviewing a mismatch or a disk swap)
+  mdadm.conf:  PROGRAM /usr/local/sbin/durability-mdadm-event   (see examples/mdadm/)
 
 Works without a config file; history (stalled rebuilds, scrub age, swapped disks) needs
 the state store, which is on by default.
