@@ -10,10 +10,11 @@ stderr on older versions, where every failure is exit 1.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from durability.errors import CommandError, DurabilityError
@@ -384,3 +385,24 @@ class Restic:
                 raise
             locks.append(parse_lock(lock_id, shown.stdout))
         return locks
+
+
+STALE_LOCK_AFTER = timedelta(minutes=30)
+
+
+def lock_is_stale(lock: ResticLock, now: datetime, hostname: str) -> bool:
+    """Return True when a lock is stale as restic judges it.
+
+    Stale means not refreshed for 30 minutes (restic refreshes a live lock every 5), or
+    held on this host by a process that no longer exists.
+    """
+    if now - lock.time > STALE_LOCK_AFTER:
+        return True
+    if lock.hostname == hostname and lock.pid is not None:
+        try:
+            os.kill(lock.pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+    return False

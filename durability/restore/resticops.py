@@ -25,6 +25,7 @@ from durability.restic import (
     ResticError,
     ResticLock,
     ResticSnapshot,
+    lock_is_stale,
     parse_snapshots,
     parse_time,
 )
@@ -389,27 +390,6 @@ def password_file_usable(path: str) -> str | None:
     if not os.access(path, os.R_OK):
         return f"password file {path} is not readable"
     return None
-
-
-STALE_AFTER = timedelta(minutes=30)
-
-
-def lock_is_stale(lock: ResticLock, now: datetime, hostname: str) -> bool:
-    """Given a lock, return whether restic would call it stale.
-
-    Stale means older than 30 minutes (restic refreshes a live lock every 5), or
-    held on this host by a process that no longer exists.
-    """
-    if now - lock.time > STALE_AFTER:
-        return True
-    if lock.hostname == hostname and lock.pid is not None:
-        try:
-            os.kill(lock.pid, 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False
-    return False
 
 
 def describe_holder(lock: ResticLock, now: datetime) -> str:

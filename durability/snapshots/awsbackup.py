@@ -10,7 +10,7 @@ from durability.config.snapshots import SourceSettings
 from durability.errors import ProbeError
 from durability.s3client import build_client, describe_aws_error
 from durability.snapshots.evaluate import Policy
-from durability.snapshots.records import BackupSet, Listing, Snapshot
+from durability.snapshots.records import BackupSet, Listing, Snapshot, backup_set
 
 # Recovery point statuses that are a usable backup.
 COMPLETE_STATUSES = ("COMPLETED", "AVAILABLE")
@@ -54,18 +54,10 @@ def build_sets(
         types[resource] = str(item.get("ResourceType", ""))
     sets = {}
     for resource, snapshots in by_resource.items():
-        snapshots.sort(key=lambda s: s.time)
-        complete = [s for s in snapshots if s.complete]
-        newest_time = complete[-1].time if complete else None
-        incomplete = tuple(
-            s for s in snapshots if not s.complete and (newest_time is None or s.time > newest_time)
-        )
-        sets[resource] = BackupSet(
-            name=resource,
-            snapshots=tuple(complete[-2:]),
-            count=len(complete),
-            incomplete=incomplete,
-            facts={
+        sets[resource] = backup_set(
+            resource,
+            snapshots,
+            {
                 "resource_arn": resource,
                 "resource_type": types[resource],
                 "statuses": sorted({s.state for s in snapshots}),

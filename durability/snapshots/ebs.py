@@ -10,7 +10,7 @@ from durability.config.snapshots import SourceSettings
 from durability.errors import ProbeError
 from durability.s3client import build_client, describe_aws_error
 from durability.snapshots.evaluate import Policy
-from durability.snapshots.records import BackupSet, Listing, Snapshot
+from durability.snapshots.records import BackupSet, Listing, Snapshot, backup_set
 
 GIB = 1024**3
 # describe_snapshots accepts at most 200 values per filter.
@@ -56,18 +56,10 @@ def build_sets(volume_ids: Sequence[str], items: Sequence[dict[str, Any]]) -> di
             by_volume[volume].append(to_snapshot(item))
     sets = {}
     for volume, snapshots in by_volume.items():
-        snapshots.sort(key=lambda s: s.time)
-        complete = [s for s in snapshots if s.complete]
-        newest_time = complete[-1].time if complete else None
-        incomplete = tuple(
-            s for s in snapshots if not s.complete and (newest_time is None or s.time > newest_time)
-        )
-        sets[volume] = BackupSet(
-            name=volume,
-            snapshots=tuple(complete[-2:]),
-            count=len(complete),
-            incomplete=incomplete,
-            facts={
+        sets[volume] = backup_set(
+            volume,
+            snapshots,
+            {
                 "volume_id": volume,
                 "error_snapshots": sum(s.state == "error" for s in snapshots),
             },

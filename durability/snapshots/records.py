@@ -44,6 +44,24 @@ class BackupSet:
     facts: Mapping[str, Any] = field(default_factory=dict)
 
 
+def backup_set(name: str, snapshots: list[Snapshot], facts: Mapping[str, Any]) -> BackupSet:
+    """Given every snapshot of one set (any order), return the set as evaluation needs it:
+    the two newest complete ones, their count, and the incomplete ones newer than them."""
+    snapshots = sorted(snapshots, key=lambda s: s.time)
+    complete = [s for s in snapshots if s.complete]
+    newest_time = complete[-1].time if complete else None
+    incomplete = tuple(
+        s for s in snapshots if not s.complete and (newest_time is None or s.time > newest_time)
+    )
+    return BackupSet(
+        name=name,
+        snapshots=tuple(complete[-2:]),
+        count=len(complete),
+        incomplete=incomplete,
+        facts=facts,
+    )
+
+
 @dataclass(frozen=True)
 class Listing:
     """Everything gathered from one source in one run.

@@ -8,23 +8,21 @@ takes a lock, so a check never blocks the provider's own prune.
 
 from __future__ import annotations
 
-import os
 import socket
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from durability.config.snapshots import SourceSettings
 from durability.errors import ProbeError
 from durability.model import isoformat_z
-from durability.restic import Restic, ResticError, ResticLock, ResticSnapshot
+from durability.restic import Restic, ResticError, ResticLock, ResticSnapshot, lock_is_stale
 from durability.s3client import read_secret
 from durability.snapshots.evaluate import Policy
 from durability.snapshots.records import BackupSet, Listing, Snapshot
 from durability.units import format_duration
 
 # restic itself treats a lock not refreshed for 30 minutes as stale.
-STALE_LOCK_AFTER = timedelta(minutes=30)
 
 
 def set_name(snapshot: ResticSnapshot) -> str:
@@ -61,21 +59,6 @@ def describe_lock(lock: ResticLock, now: datetime) -> str:
         f"{lock.hostname or '?'}{pid} since {isoformat_z(lock.time)} ({age} old); "
         "if that process is gone, run `restic unlock`"
     )
-
-
-def is_stale(lock: ResticLock, now: datetime, hostname: str) -> bool:
-    """Return True when a lock is stale as restic judges it: not refreshed for 30 minutes,
-    or held by a process of this host that no longer exists."""
-    if now - lock.time > STALE_LOCK_AFTER:
-        return True
-    if lock.hostname == hostname and lock.pid is not None:
-        try:
-            os.kill(lock.pid, 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False
-    return False
 
 
 class ResticSource:
@@ -131,7 +114,7 @@ class ResticSource:
             locks = []
             lock_notes.append(f"could not list locks: {error}")
         hostname = socket.gethostname()
-        stale = [lock for lock in locks if is_stale(lock, now, hostname)]
+        stale = [lock for lock in locks if lock_is_stale(lock, now, hostname)]
         facts: dict[str, Any] = {
             "repository": self.settings.repository,
             "restic_version": ".".join(str(n) for n in version),
