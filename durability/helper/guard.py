@@ -55,8 +55,15 @@ def children_named(name: str, proc_root: str = "/proc") -> list[int]:
     return found
 
 
+# A stuck restic still prints a status line every second (and its runtime reads a byte
+# now and then), so byte counters move by a trickle; progress is counted in steps of
+# this many bytes, which real work crosses within seconds and a trickle within minutes.
+PROGRESS_STEP = 1 << 16
+
+
 def activity(pid: int, proc_root: str = "/proc") -> tuple[int, int, int] | None:
-    """Return (cpu ticks, bytes read, bytes written) of a process, or None if it is gone."""
+    """Return a progress signature of a process (cpu ticks, bytes read and written, in
+    PROGRESS_STEP units), or None if the process is gone."""
     try:
         _comm, _ppid, ticks = parse_stat(Path(proc_root, str(pid), "stat").read_text())
     except (OSError, ValueError, IndexError):
@@ -65,7 +72,7 @@ def activity(pid: int, proc_root: str = "/proc") -> tuple[int, int, int] | None:
         rchar, wchar = parse_io(Path(proc_root, str(pid), "io").read_text())
     except (OSError, ValueError):
         rchar = wchar = 0
-    return ticks, rchar, wchar
+    return ticks, rchar // PROGRESS_STEP, wchar // PROGRESS_STEP
 
 
 class StallGuard:
