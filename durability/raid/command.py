@@ -13,6 +13,11 @@ from durability.model import Report
 from durability.output import add_check_arguments, emit_report
 from durability.records import replace
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from durability.config.raid import RaidSettings
+    from durability.state.store import Store
+
 log = durability_log.get(__name__)
 # The cron path: validates only the config sections it reads ([state], [raid]), since a
 # typo in [smtp] must not stop RAID monitoring (`durability config validate` checks them
@@ -83,7 +88,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _settings(args: argparse.Namespace, ctx: Context) -> tuple[object, dict[str, int | None]]:
+def _settings(
+    args: argparse.Namespace, ctx: Context
+) -> tuple[RaidSettings, dict[str, int | None]]:
     from durability.config.raid import check_expect
     from durability.raid.check import parse_expect
 
@@ -102,17 +109,17 @@ def _settings(args: argparse.Namespace, ctx: Context) -> tuple[object, dict[str,
     return settings, parse_expect(getattr(args, "expect", []))
 
 
-def _smart_enabled(args: argparse.Namespace, settings: object) -> bool:
+def _smart_enabled(args: argparse.Namespace, settings: RaidSettings) -> bool:
     # SMART asks the live devices: never when judging a captured tree.
-    sys_root = getattr(settings, "sys_root", "/sys")
+    sys_root = settings.sys_root
     return (
-        bool(getattr(settings, "smart", True))
+        settings.smart
         and not getattr(args, "no_smart", False)
         and os.path.realpath(sys_root) == "/sys"
     )
 
 
-def _store(args: argparse.Namespace, ctx: Context) -> tuple[object | None, str | None]:
+def _store(args: argparse.Namespace, ctx: Context) -> tuple[Store | None, str | None]:
     if getattr(args, "no_state", False) or not ctx.config().state.record:
         return None, None
     try:
@@ -124,14 +131,13 @@ def _store(args: argparse.Namespace, ctx: Context) -> tuple[object | None, str |
 def build_report(args: argparse.Namespace, ctx: Context) -> Report:
     """Run the RAID check as the options and config say and return its report."""
     from durability.raid.check import run_raid
-    from durability.state.store import Store
 
     settings, expect = _settings(args, ctx)
     store, problem = _store(args, ctx)
     report = run_raid(
-        settings,  # type: ignore[arg-type]
+        settings,
         expect,
-        store if isinstance(store, Store) else None,
+        store,
         ctx.now,
         _smart_enabled(args, settings),
         ctx.config().state.retention,
@@ -205,7 +211,7 @@ def _ack(args: argparse.Namespace, ctx: Context, name: str) -> int:
     from durability.raid.check import gather
 
     settings, _ = _settings(args, ctx)
-    gathered = gather(settings, smart=False)  # type: ignore[arg-type]
+    gathered = gather(settings, smart=False)
     facts = next((a for a in gathered.arrays if a.name == name), None)
     message = history.acknowledge(ctx.store(), facts, name, ctx.now)
     sys.stdout.write(message + "\n")

@@ -117,21 +117,17 @@ class Store:
     def transaction(self) -> Iterator[Store]:
         """Run the block in one transaction: all of it is written, or none.
 
-        On SQLite the write lock is taken at the start (BEGIN IMMEDIATE), so two
-        processes never interleave a read-modify-write. Raise StateError on a database
-        failure (locked, disk full), with the store left as it was.
+        Each backend overrides this (SQLite takes its write lock at the start with BEGIN
+        IMMEDIATE; PostgreSQL uses psycopg's transaction block); this generic form only
+        commits or rolls back. Raise StateError on a database failure, store unchanged.
         """
         try:
-            if self.dialect == "sqlite":
-                self.connection.cursor().execute("BEGIN IMMEDIATE")
             yield self
             self.connection.commit()
         except BaseException as error:
             with contextlib.suppress(Exception):
                 self.connection.rollback()
             if isinstance(error, sqlite3.Error):
-                raise StateError(f"state store {self.location}: {error}") from error
-            if type(error).__module__.startswith("psycopg"):
                 raise StateError(f"state store {self.location}: {error}") from error
             raise
 
