@@ -113,6 +113,7 @@ def build_top_parser() -> Parser:
     parser.add_argument(
         "command",
         metavar="COMMAND",
+        nargs="?",
         choices=list(COMMANDS),
         help="one of:\n" + listing,
     )
@@ -186,6 +187,14 @@ def dispatch(argv: Sequence[str]) -> int:
     """Parse argv, run the command and return its exit code (never exits)."""
     top = build_top_parser()
     namespace = top.parse_args(list(argv))
+    if namespace.command is None:
+        raise UsageError(
+            "durability: no command given\n"
+            + top.format_usage().strip()
+            + "\ncommands: "
+            + ", ".join(COMMANDS)
+            + "\n`durability --help` explains each; `durability COMMAND --help` its options"
+        )
     module_name, _ = COMMANDS[namespace.command]
     module = importlib.import_module(module_name)
     parser = command_parser(namespace.command, module)
@@ -201,9 +210,14 @@ def dispatch(argv: Sequence[str]) -> int:
         lazy_config=lightweight,
     )
     try:
-        return int(module.run(args, ctx))
+        code = int(module.run(args, ctx))
+        if code == 3 and ctx.preloaded is not None and ctx.preloaded.looked_for:
+            sys.stderr.write(f"durability: note: {ctx.preloaded.origin}\n")
+        return code
     except ConfigError as error:
-        return _fail(args, namespace.command, _config_message(error), ctx)
+        return _fail(
+            args, namespace.command, _config_message(error), ctx, tuple(error.problems)
+        )
     except DurabilityError as error:
         return _fail(args, namespace.command, str(error), ctx)
     finally:
@@ -211,24 +225,43 @@ def dispatch(argv: Sequence[str]) -> int:
 
 
 def _config_message(error: ConfigError) -> str:
+    """Return the one-line reason of a config error: its first problem and a count."""
     count = len(error.problems)
     head = f"config error in {error.source} ({count} problem{'s' if count != 1 else ''})"
-    return head + ": " + "; ".join(error.problems)
+    if not error.problems:
+        return head
+    more = f" (+{count - 1} more, listed below)" if count > 1 else ""
+    return f"{head}: {error.problems[0]}{more}"
 
 
-def _fail(args: argparse.Namespace, check: str, reason: str, ctx: Context) -> int:
+def _fail(
+    args: argparse.Namespace,
+    check: str,
+    reason: str,
+    ctx: Context,
+    problems: tuple[str, ...] = (),
+) -> int:
     """Report a command that could not run: UNKNOWN, exit 3, reason on stderr.
 
-    In a machine-readable format the UNKNOWN is also rendered to stdout, so a monitor
-    that only reads stdout still sees why.
+    The first stderr line is the one-line reason; with several problems (a config
+    file), each follows on a line of its own. In a machine-readable format the UNKNOWN
+    is also rendered to stdout, so a monitor that only reads stdout still sees why.
     """
     sys.stderr.write(f"durability: {reason}\n")
+    if len(problems) > 1:
+        sys.stderr.write("".join(f"  {problem}\n" for problem in problems))
     fmt = getattr(args, "format", None)
     if fmt in ("json", "nagios", "prometheus"):
         from durability.model import unknown_report
+        from durability.records import replace
         from durability.render import render
 
-        text = render(unknown_report(check, reason), fmt)
+        report = unknown_report(check, reason)
+        if len(problems) > 1:
+            report = replace(
+                report, results=(replace(report.results[0], details=problems),)
+            )
+        text = render(report, fmt)
         output = getattr(args, "output", None)
         if output:
             from durability.render import write_output
@@ -242,12 +275,37 @@ def _fail(args: argparse.Namespace, check: str, reason: str, ctx: Context) -> in
     return 3
 
 
+def _requested_format(argv: Sequence[str]) -> str | None:
+    """Return the --format value of a command line that could not be parsed, if any."""
+    words = list(argv)
+    for index, word in enumerate(words):
+        if word == "--format" and index + 1 < len(words):
+            return words[index + 1]
+        if word.startswith("--format="):
+            return word.partition("=")[2]
+    return None
+
+
+def _usage_on_stdout(argv: Sequence[str], message: str) -> None:
+    """Give a monitor reading stdout the usage error in the format it asked for."""
+    fmt = _requested_format(argv)
+    if fmt not in ("json", "nagios", "prometheus"):
+        return
+    from durability.model import unknown_report
+    from durability.render import render
+
+    check = next((word for word in argv if word in COMMANDS), "durability")
+    reason = "usage error: " + message.splitlines()[0].removeprefix("durability").lstrip(": ")
+    sys.stdout.write(render(unknown_report(check, reason), fmt))
+
+
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Entry point of the `durability` command."""
     try:
         code = dispatch(sys.argv[1:] if argv is None else argv)
     except UsageError as error:
         sys.stderr.write(f"{error}\n")
+        _usage_on_stdout(sys.argv[1:] if argv is None else argv, str(error))
         code = 3
     except _Exit as done:
         code = 3 if done.code == 2 else done.code

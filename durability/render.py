@@ -13,7 +13,7 @@ import os
 import re
 from collections.abc import Callable
 
-from durability.model import Metric, Report, Status, isoformat_z
+from durability.model import Metric, Report, isoformat_z
 
 TYPE_CHECKING = False  # typing costs the cron job more than the check
 if TYPE_CHECKING:
@@ -149,13 +149,23 @@ def render_nagios(report: Report) -> str:
     return "\n".join(lines) + "\n"
 
 
+# Control characters, C1 controls, U+FFFD (a byte the input could not decode) and the
+# other non-characters an input may carry: never shown as they are.
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ufffd\ufeff\u2028\u2029\ud800-\udfff]")
+
+
+def _printable(text: str) -> str:
+    return _UNPRINTABLE.sub("?", text)
+
+
 def _flat(text: str) -> str:
-    return " ".join(text.split())
+    return " ".join(_printable(text).split())
 
 
 def _one_line(text: str) -> str:
-    # A "|" would start perfdata in the Nagios parser; newlines would split the line.
-    return " ".join(text.replace("|", "/").split())
+    # A "|" would start perfdata in the Nagios parser, Nagios rewrites ";" to ":", and
+    # newlines would split the line.
+    return " ".join(_printable(text).replace("|", "/").replace(";", ",").split())
 
 
 def render_prometheus(report: Report) -> str:
@@ -180,6 +190,10 @@ def render_prometheus(report: Report) -> str:
         last_run.labels(check=check).set(report.checked_at.timestamp())
     for result in report.results:
         status.labels(check=result.check, target=result.target).set(int(result.status))
+    if not report.results:
+        # A check with nothing to judge (a node without arrays) still says it ran, so
+        # that `absent(durability_check_status)` means "not run".
+        status.labels(check=report.check, target=report.check).set(int(report.status))
 
     # Every sample of one metric name must carry the same label names.
     label_names: dict[str, set[str]] = {}
@@ -228,5 +242,3 @@ def write_output(text: str, path: str) -> None:
             os.unlink(tmp)
         raise
 
-
-STATUS_NAMES = tuple(s.name for s in Status)

@@ -54,18 +54,20 @@ def parse_percent(text: str) -> float:
     return value
 
 
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?i?b?)\s*$", re.IGNORECASE)
-_SIZE_FACTORS = {"": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4, "p": 1000**5}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:([kmgtp])(i)?)?(b)?\s*$", re.IGNORECASE)
 
 
 def parse_size(text: str) -> int:
-    """Given "512MiB", "2G", "100 kB" or "4096", return bytes. Raise ValueError otherwise."""
+    """Given "512MiB", "2G", "100 kB" or "4096", return bytes. Raise ValueError otherwise.
+
+    A prefix with "i" (KiB, MiB...) is binary, without it decimal (kB = 1000 bytes).
+    """
     match = _SIZE.match(text)
     if not match:
         raise ValueError(f"not a size: {text!r} (use e.g. '512MiB', '2GB')")
-    number, unit = match.groups()
-    unit = unit.lower().rstrip("b")
-    factor = 1024 ** ("kmgtp".index(unit[0]) + 1) if unit.endswith("i") else _SIZE_FACTORS[unit]
+    number, prefix, binary, _ = match.groups()
+    power = "kmgtp".index(prefix.lower()) + 1 if prefix else 0
+    factor = (1024 if binary else 1000) ** power
     return int(float(number) * factor)
 
 

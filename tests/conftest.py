@@ -142,3 +142,24 @@ def _private_config_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     import os
 
     os.environ["DURABILITY_CACHE_DIR"] = str(tmp_path_factory.mktemp("config-cache"))
+
+
+def _hypothesis_without_database() -> None:
+    """Keep hypothesis from writing its example database (`.hypothesis/`) into the checkout."""
+    import atexit
+    import shutil
+    import tempfile
+
+    try:
+        from hypothesis import configuration, settings
+    except ImportError:  # pragma: no cover - hypothesis is pinned in requirements/ci.txt
+        return
+    settings.register_profile("durability", database=None)
+    settings.load_profile("durability")
+    # Its caches (constants, unicode data) go to a private temporary folder.
+    home = tempfile.mkdtemp(prefix="durability-hypothesis-")
+    atexit.register(shutil.rmtree, home, True)
+    configuration.set_hypothesis_home_dir(home)
+
+
+_hypothesis_without_database()

@@ -20,6 +20,9 @@ NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 EXTENSIONS = {"text": "txt", "json": "json", "nagios": "nagios", "prometheus": "prom"}
 
 
+SYS_TREES: dict[str, Path] = {}
+
+
 def sample_reports() -> dict[str, Report]:
     from durability.config.raid import RaidSettings
     from durability.raid.check import evaluate, gather
@@ -29,7 +32,7 @@ def sample_reports() -> dict[str, Report]:
     reports = {}
     for scenario in ("raid1-recovery", "raid1-faulty", "empty"):
         root = FIXTURES / "md" / scenario
-        sysroot = GOLDEN / "sys" / scenario
+        sysroot = SYS_TREES[scenario]
         settings = RaidSettings(proc_root=str(root), sys_root=str(sysroot))
         reports[scenario] = evaluate(gather(settings, False), RaidPolicy(), {}, NOW)
     reports["mixed"] = Report(
@@ -69,17 +72,18 @@ def sample_reports() -> dict[str, Report]:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def sysfs_trees() -> None:
-    # Golden reports read sysfs through a tree beside them (symlinks to the captures).
+def sysfs_trees(tmp_path_factory: pytest.TempPathFactory) -> None:
+    # Golden reports read sysfs through a tree of symlinks to the captures, built in a
+    # temporary folder (never in the checkout).
     from tests.conftest import FIXTURES
 
+    base = tmp_path_factory.mktemp("golden-sys")
     for scenario in ("raid1-recovery", "raid1-faulty", "empty"):
-        block = GOLDEN / "sys" / scenario / "block"
-        block.mkdir(parents=True, exist_ok=True)
+        block = base / scenario / "block"
+        block.mkdir(parents=True)
         for array in (FIXTURES / "md" / scenario / "sysfs").glob("md*"):
-            link = block / array.name
-            if not link.exists():
-                link.symlink_to(os.path.relpath(array, block))
+            (block / array.name).symlink_to(array)
+        SYS_TREES[scenario] = base / scenario
 
 
 @pytest.mark.parametrize("fmt", list(EXTENSIONS))

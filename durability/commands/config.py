@@ -27,9 +27,15 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
 
         sys.stdout.write(sample_config())
         return 0
+    from durability.config import missing_input_files
+    from durability.errors import ConfigError
+
     config = ctx.config()
     config.validate()
-    where = config.path or "(no config file: defaults)"
+    missing = missing_input_files(config)
+    if missing:
+        raise ConfigError(missing, config.path or "config")
+    where = config.path or f"(defaults: {config.origin})"
     sources = len(config.snapshots.sources)
     sys.stdout.write(
         f"OK: {where} is valid ({sources} snapshot source{'s' if sources != 1 else ''})\n"

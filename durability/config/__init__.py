@@ -55,6 +55,7 @@ __all__ = [
     "default_config",
     "find_config_path",
     "load_config",
+    "missing_input_files",
     "parse_config",
     "sample_config",
     "section_class",
@@ -82,8 +83,23 @@ class Config:
         if unknown:
             raise TypeError(f"Config has no section {', '.join(sorted(unknown))}")
         self.path = path
+        # The default file that was looked for and not found (None: a file was read,
+        # or the config was built in code).
+        self.looked_for: str | None = None
         self._raw = raw or {}
         self._sections: dict[str, Any] = dict(sections)
+
+    @property
+    def origin(self) -> str:
+        """Return where the settings came from, for messages: the file or its absence."""
+        if self.path:
+            return f"config {self.path}"
+        if self.looked_for:
+            return (
+                f"no config file ({self.looked_for} not found; give --config FILE or "
+                "set $DURABILITY_CONFIG)"
+            )
+        return "built-in defaults"
 
     def section(self, name: str) -> Any:
         """Return one validated section. Raise ConfigError listing its problems."""
@@ -247,6 +263,47 @@ def _source_problems(sources: tuple[SourceSettings, ...]) -> list[str]:
     return problems
 
 
+# Files the config names that must already exist: secrets and certificates are read,
+# never created. (Lock, users and token files are created by durability itself.)
+INPUT_FILE_KEYS = frozenset(
+    {"password_file", "secret_access_key_file", "ca_file", "secret_file", "report_token_file"}
+)
+
+
+def missing_input_files(config: Config) -> list[str]:
+    """Return a problem for every secret or certificate file the config names that is absent.
+
+    Only `durability config validate` asks: at run time a missing file is the reason
+    of that source's UNKNOWN, so one bad source never stops the others.
+    """
+    problems: list[str] = []
+    for name in SECTIONS:
+        _missing_files(config.section(name), name, problems)
+    return problems
+
+
+def _missing_files(value: Any, path: str, problems: list[str]) -> None:
+    from durability.config.schema import Settings
+
+    if isinstance(value, tuple):
+        for index, item in enumerate(value):
+            _missing_files(item, f"{path}[{index}]", problems)
+        return
+    if not isinstance(value, Settings):
+        return
+    for attribute in type(value).__fields__:
+        item = getattr(value, attribute)
+        key = f"{path}.{attribute.rstrip('_')}"
+        if attribute in INPUT_FILE_KEYS and isinstance(item, str) and item:
+            if not os.path.isfile(item):
+                why = "no such file" if not os.path.exists(item) else "not a regular file"
+                problems.append(f"At '{key}': {why}: {item}")
+            elif not os.access(item, os.R_OK):
+                problems.append(f"At '{key}': not readable by this user: {item}")
+        else:
+            _missing_files(item, key, problems)
+
+
 def load_config(explicit: str | None = None, lazy: bool = False) -> Config:
     """Find, read and validate the config file; defaults when none is found.
 
@@ -265,7 +322,9 @@ def load_config(explicit: str | None = None, lazy: bool = False) -> Config:
     except FileNotFoundError as error:
         if must_exist:
             raise ConfigError([f"file not found: {path}"], path) from error
-        return default_config()
+        config = default_config()
+        config.looked_for = path
+        return config
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError([f"cannot read: {error}"], path) from error
     if raw is None:

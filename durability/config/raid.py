@@ -6,7 +6,8 @@ import re
 
 from durability.config.schema import Settings, setting
 
-_EXPECT = re.compile(r"^md[A-Za-z0-9_]+(:[1-9][0-9]*)?$|^[A-Za-z0-9_-]+(:[1-9][0-9]*)?$")
+# md names an array in /proc/mdstat and /sys/block as md<N> (or md_d<N>, md<name>).
+_EXPECT = re.compile(r"^md[A-Za-z0-9_]+(:[1-9][0-9]*)?$")
 
 
 def check_expect(value: str) -> str | None:

@@ -104,6 +104,22 @@ def gather(settings: RaidSettings, smart: bool) -> Gathered:
                 sysfs.array_state == "inactive" and not sysfs.members
             ):
                 continue  # left behind by `mdadm --stop`: not an array
+        elif listed.lacks_status_line and (
+            sysfs is None or sysfs.degraded is None or sysfs.raid_disks is None
+        ):
+            # Never a guessed count: without [n/m] [U_] nothing says how many copies
+            # are complete.
+            why = f"sysfs not readable: {sysfs_problem}" if sysfs is None else "sysfs has no count"
+            unknown.append(
+                Result(
+                    CHECK,
+                    name,
+                    Status.UNKNOWN,
+                    f"mdstat block at line {listed.line} has no status line ([n/m] [U_]) "
+                    f"and {why}: in-sync members not known",
+                )
+            )
+            continue
         elif listed.is_container:
             notes.append(f"{name}: external-metadata container ({listed.metadata}), volumes judged")
             continue

@@ -119,8 +119,17 @@ def _smart_enabled(args: argparse.Namespace, settings: RaidSettings) -> bool:
     )
 
 
+def judges_capture(settings: RaidSettings) -> bool:
+    """Return True when the check reads a captured tree, not this node's /proc and /sys."""
+    return os.path.realpath(settings.proc_root) != "/proc" or (
+        os.path.realpath(settings.sys_root) != "/sys"
+    )
+
+
 def _store(args: argparse.Namespace, ctx: Context) -> tuple[Store | None, str | None]:
     if getattr(args, "no_state", False) or not ctx.config().state.record:
+        return None, None
+    if _captured_without_store(args, ctx):
         return None, None
     try:
         return ctx.store(), None
@@ -144,6 +153,14 @@ def build_report(args: argparse.Namespace, ctx: Context) -> Report:
     )
     if problem:
         report = replace(report, notes=(*report.notes, f"state store not available: {problem}"))
+    elif store is None and not getattr(args, "no_state", False) and _captured_without_store(
+        args, ctx
+    ):
+        note = (
+            "captured tree: nothing recorded in the default state store "
+            "(set state.path to keep history of captures)"
+        )
+        report = replace(report, notes=(*report.notes, note))
     return report
 
 
@@ -177,8 +194,17 @@ def _check(args: argparse.Namespace, ctx: Context) -> int:
     return code
 
 
+def _captured_without_store(args: argparse.Namespace, ctx: Context) -> bool:
+    # A captured tree is not this node: its arrays must never enter the node's own
+    # inventory (the real node would then report them missing). Only a store named
+    # in the config (state.path or state.url) records captures.
+    settings, _ = _settings(args, ctx)
+    state = ctx.config().state
+    return judges_capture(settings) and state.path is None and state.url is None
+
+
 def _maybe_record_results(args: argparse.Namespace, ctx: Context, report: Report) -> Report:
-    if getattr(args, "no_state", False):
+    if getattr(args, "no_state", False) or _captured_without_store(args, ctx):
         return report
     from durability.output import record_report
 

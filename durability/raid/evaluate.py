@@ -104,6 +104,17 @@ def _progress_text(facts: ArrayFacts) -> str:
     return ", ".join(parts)
 
 
+def _sync_text(facts: ArrayFacts) -> str:
+    """Return how the sync stands: running with progress, queued, or on another node."""
+    state = facts.sync_state
+    if state in ("PENDING", "DELAYED"):
+        return f"queued ({state.lower()}, behind another array on the same disks)"
+    if state == "REMOTE":
+        return "running on another cluster node"
+    progress = _progress_text(facts)
+    return f"running ({progress})" if progress else "running"
+
+
 def evaluate_array(
     facts: ArrayFacts,
     policy: RaidPolicy,
@@ -132,15 +143,22 @@ def evaluate_array(
             f"{state}: array not running ({present} member{'s' if present != 1 else ''} present)",
         )
     elif (facts.degraded or 0) > 0 or (left is not None and left < _full_redundancy(facts)):
-        if rebuilding:
+        if facts.sync_action == "reshape" and left is not None and left <= 0:
+            # md recovers nothing while a reshape runs: one more failure loses data.
+            add(
+                Status.CRITICAL,
+                f"degraded: {_in_sync_text(facts)}, no redundancy left and a reshape "
+                f"{_sync_text(facts)}: nothing is rebuilt until it ends",
+            )
+        elif rebuilding:
             _judge_rebuild(facts, policy, stalled_for, add)
         elif left is not None and left <= 0:
             add(Status.CRITICAL, f"degraded: {_in_sync_text(facts)}, no rebuild running")
         else:
             add(Status.WARNING, f"degraded: {_in_sync_text(facts)}, redundancy left")
     elif facts.sync_running:
-        if facts.sync_action in SCRUB_ACTIONS and facts.sync_state == "running":
-            oks.append(f"{facts.sync_action} scrub running ({_progress_text(facts)})")
+        if facts.sync_action in SCRUB_ACTIONS:
+            oks.append(f"{facts.sync_action} scrub {_sync_text(facts)}")
         elif facts.sync_state in ("PENDING", "DELAYED"):
             add(Status.WARNING, f"{facts.sync_action} {facts.sync_state.lower()}: not started yet")
         elif facts.sync_action == "reshape" or rebuilding:
@@ -241,10 +259,12 @@ def _judge_rebuild(
         at = f" at {progress * 100:.1f}%" if progress is not None else ""
         add(Status.CRITICAL, f"{what} stalled{at}: no progress for {format_duration(stalled_for)}")
         return
-    queued = facts.sync_state in ("PENDING", "DELAYED")
-    progress_text = (
-        "queued (" + (facts.sync_state or "").lower() + ")" if queued else _progress_text(facts)
-    )
+    if facts.sync_state in ("PENDING", "DELAYED"):
+        progress_text = "queued (" + facts.sync_state.lower() + ")"
+    elif facts.sync_state == "REMOTE":
+        progress_text = "running on another cluster node"
+    else:
+        progress_text = _progress_text(facts)
     status = (
         Status.CRITICAL
         if policy.strict_rebuild and facts.sync_action != "reshape"
@@ -459,7 +479,7 @@ def array_metrics(facts: ArrayFacts) -> tuple[Metric, ...]:
                 "raid_mismatch_sectors",
                 facts.mismatch_cnt,
                 "mismatch_cnt after the last check or repair.",
-                uom="c",
+                uom="",
             )
         )
     for m in facts.members:

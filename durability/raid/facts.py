@@ -112,7 +112,7 @@ def merge_facts(
     if mdstat is not None and mdstat.sync is not None:
         sync_state = mdstat.sync.state
         if sync_action in (None, "idle"):
-            sync_action = mdstat.sync.action
+            sync_action = mdstat_sync_action(mdstat)
     elif sync_action not in (None, "idle", "frozen"):
         sync_state = "running"
     raw = (sysfs.sync_completed_raw or "").lower()
@@ -158,6 +158,24 @@ def merge_facts(
     )
 
 
+def mdstat_sync_action(array: MdstatArray) -> str | None:
+    """Return the sysfs-style action of an array's mdstat sync line (None: no sync).
+
+    md prints a queued sync as `resync=DELAYED` whatever the action: on a degraded array
+    with a member waiting to be rebuilt (more members than `U`s in the status map) it is
+    a recovery. `resync=PENDING` is always a resync (md prints it for an unfinished
+    resync checkpoint only).
+    """
+    sync = array.sync
+    if sync is None:
+        return None
+    if sync.state == "DELAYED" and sync.action == "resync" and array.status_map is not None:
+        candidates = [m for m in array.members if "F" not in m.flags]
+        if "_" in array.status_map and len(candidates) > array.status_map.count("U"):
+            return "recover"
+    return sync.action
+
+
 def _copies(level: str | None, layout: int | None, mdstat: MdstatArray | None) -> int | None:
     if level != "raid10":
         return None
@@ -174,8 +192,10 @@ def _from_mdstat(name: str, array: MdstatArray, notes: tuple[str, ...]) -> Array
     # The number in brackets is the superblock's descriptor number, not the slot, so
     # in-sync members are counted from the status map: the U's are the complete copies;
     # during a recovery the most recently added member (highest number) is the target.
+    # A journal (J) holds no copy and a replacement (R) is not complete until md swaps
+    # it in, so neither counts towards the U's.
     candidates = sorted(
-        (m for m in array.members if not m.flags & {"F", "S"}), key=lambda m: m.index
+        (m for m in array.members if not m.flags & {"F", "S", "J", "R"}), key=lambda m: m.index
     )
     if array.status_map is not None:
         complete = array.status_map.count("U")
@@ -185,7 +205,7 @@ def _from_mdstat(name: str, array: MdstatArray, notes: tuple[str, ...]) -> Array
     members = []
     for member in sorted(array.members, key=lambda m: m.index):
         state = [_MDSTAT_FLAG_STATES[f] for f in sorted(member.flags)]
-        if not member.flags & {"F", "S"} and array.active:
+        if not member.flags & {"F", "S", "J"} and array.active:
             if member.device in complete_devices:
                 state.insert(0, "in_sync")
             elif running:
@@ -217,7 +237,9 @@ def _from_mdstat(name: str, array: MdstatArray, notes: tuple[str, ...]) -> Array
         array_state=state_word,
         raid_disks=array.raid_disks,
         degraded=degraded,
-        sync_action=sync.action if sync is not None else ("idle" if array.active else None),
+        sync_action=mdstat_sync_action(array)
+        if sync is not None
+        else ("idle" if array.active else None),
         last_sync_action=None,
         sync_state=sync.state if sync is not None else None,
         sync_done_sectors=done,

@@ -23,7 +23,10 @@ SYNC_ACTIONS = {
     "check": "check",
     "repair": "repair",
     "reshape": "reshape",
+    "recover": "recover",  # only in "recover=REMOTE" (md-cluster)
 }
+# Levels whose personality prints the status line `[n/m] [U_]`.
+STATUS_LINE_LEVELS = frozenset({"multipath", "raid1", "raid4", "raid5", "raid6", "raid10"})
 
 
 class MdstatMember(Record):
@@ -38,7 +41,7 @@ class MdstatSync(Record):
     """A sync in progress (`recovery = 9.4% ...`) or waiting (`resync=PENDING`)."""
 
     action: str  # sysfs name: resync, recover, check, repair, reshape
-    state: str  # running, PENDING or DELAYED
+    state: str  # running, PENDING, DELAYED or REMOTE (another cluster node runs it)
     percent: float | None = None
     done_blocks: int | None = None
     total_blocks: int | None = None
@@ -64,6 +67,11 @@ class MdstatArray(Record):
     bitmap: str | None = None
     near_copies: int | None = None
     far_copies: int | None = None
+
+    @property
+    def lacks_status_line(self) -> bool:
+        """Return True for a running redundant array whose `[n/m] [U_]` line is missing."""
+        return self.active and self.level in STATUS_LINE_LEVELS and self.status_map is None
 
     @property
     def is_container(self) -> bool:
@@ -104,7 +112,8 @@ _PROGRESS = re.compile(
     r"(?:\s*speed=(?P<speed>\d+)K/sec)?\s*$"
 )
 _WAITING = re.compile(
-    r"^(?P<word>resync|recovery|check|repair|reshape)\s*=\s*(?P<state>PENDING|DELAYED)\s*$"
+    r"^(?P<word>resync|recovery|recover|check|repair|reshape)\s*=\s*"
+    r"(?P<state>PENDING|DELAYED|REMOTE)\s*$"
 )
 
 

@@ -156,7 +156,10 @@ def run_snapshots(ctx: Context, names: Sequence[str] = (), forget: Sequence[str]
     sources = select_sources(defaults, names)
     if not sources:
         return unknown_report(
-            CHECK, "no snapshot sources configured ([[snapshots.sources]])", ctx.now
+            CHECK,
+            "no snapshot sources configured ([[snapshots.sources]]) in "
+            + ctx.config().origin,
+            ctx.now,
         )
     now = ctx.now
     notes: list[str] = []
