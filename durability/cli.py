@@ -55,7 +55,8 @@ config: --config FILE, else $DURABILITY_CONFIG, else /etc/durability/durability.
 examples:
   durability raid                          this node's md arrays, human readable
   durability raid --format nagios          for Nagios/Icinga (exit code + one line)
-  durability raid --format prometheus --output /var/lib/node_exporter/durability.prom
+  durability raid --format prometheus \\
+      --output /var/lib/prometheus/node-exporter/durability_raid.prom
   durability check --config examples/durability.toml --format json
   durability COMMAND --help                options of one command
 """

@@ -25,7 +25,8 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
         "--output",
         metavar="FILE",
         help="write to FILE atomically instead of stdout (for the Prometheus textfile "
-        "collector, e.g. /var/lib/prometheus/node-exporter/durability.prom)",
+        "collector, e.g. /var/lib/prometheus/node-exporter/durability_raid.prom; "
+        "textfiles are named durability_<check>.prom)",
     )
 
 

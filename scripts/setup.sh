@@ -13,6 +13,9 @@ if [ "$test_mode" = 1 ]; then
     # smartmontools: SMART probing; postgresql: the store's second backend;
     # chromium: pages clicked in a real browser; dosfstools/e2fsprogs: disk images.
     apt_packages+=(smartmontools postgresql chromium dosfstools e2fsprogs util-linux openssl)
+    # The real monitoring clients the outputs are checked with: promtool, node_exporter,
+    # Nagios 4 and systemd-analyze (tests/clients/).
+    apt_packages+=(prometheus prometheus-node-exporter nagios4-core systemd)
 fi
 missing=()
 for pkg in "${apt_packages[@]}"; do
@@ -21,8 +24,11 @@ done
 if [ "${#missing[@]}" -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
         echo "setup: installing Debian packages: ${missing[*]}" >&2
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+        # Wait (up to 10 minutes) for another apt or unattended-upgrades to release the
+        # dpkg lock instead of failing at once.
+        apt_wait=(-o DPkg::Lock::Timeout=600)
+        apt-get "${apt_wait[@]}" update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get "${apt_wait[@]}" install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     else
         echo "setup: please install (as root): apt-get install ${missing[*]}" >&2
     fi

@@ -96,7 +96,7 @@ class Config:
             return f"config {self.path}"
         if self.looked_for:
             return (
-                f"no config file ({self.looked_for} not found; give --config FILE or "
+                f"no config file ({self.looked_for} not found, give --config FILE or "
                 "set $DURABILITY_CONFIG)"
             )
         return "built-in defaults"

@@ -37,7 +37,8 @@ with member identity from udev or sysfs and SMART from smartctl when installed.
 EPILOG = """\
 examples:
   durability raid --format nagios --expect md0:2 --expect md1:2
-  durability raid --format prometheus --output /var/lib/node-exporter/raid.prom
+  durability raid --format prometheus \\
+      --output /var/lib/prometheus/node-exporter/durability_raid.prom
   durability raid --proc-root CAPTURE --sys-root CAPTURE/sys   (judge a captured state)
   durability raid ack md1                    (after reviewing a mismatch or a disk swap)
   mdadm.conf:  PROGRAM /usr/local/sbin/durability-mdadm-event   (see examples/mdadm/)

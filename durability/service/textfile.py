@@ -21,18 +21,20 @@ def render_job_textfile(
     from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
     registry = CollectorRegistry()
-    labels = ["job"]
+    # Not "job": Prometheus sets `job` (and `instance`) itself and would keep ours only
+    # as `exported_job`.
+    labels = ["durability_job"]
     Gauge("durability_job_last_run_timestamp_seconds",
           "Unix time the service last started this job.", labels,
-          registry=registry).labels(job=job).set(started.timestamp())
+          registry=registry).labels(durability_job=job).set(started.timestamp())
     Gauge("durability_job_last_duration_seconds",
           "How long the last run of this job took.", labels,
-          registry=registry).labels(job=job).set(seconds)
+          registry=registry).labels(durability_job=job).set(seconds)
     Gauge("durability_job_status",
           "Status of the job's last report as a Nagios code.", labels,
-          registry=registry).labels(job=job).set(int(report.status))
+          registry=registry).labels(durability_job=job).set(int(report.status))
     if next_run is not None:
         Gauge("durability_job_next_run_timestamp_seconds",
               "Unix time the service runs this job next.", labels,
-              registry=registry).labels(job=job).set(next_run.timestamp())
+              registry=registry).labels(durability_job=job).set(next_run.timestamp())
     return render_prometheus(report) + generate_latest(registry).decode("utf-8")

@@ -157,8 +157,7 @@ def run_snapshots(ctx: Context, names: Sequence[str] = (), forget: Sequence[str]
     if not sources:
         return unknown_report(
             CHECK,
-            "no snapshot sources configured ([[snapshots.sources]]) in "
-            + ctx.config().origin,
+            "no snapshot sources configured ([[snapshots.sources]]): " + ctx.config().origin,
             ctx.now,
         )
     now = ctx.now

@@ -523,3 +523,34 @@ def test_reshape_on_degraded_array_is_critical_even_when_rebuild_is_lenient(
     report = judge_text(tmp_path, mdstat(*blocks), strict_rebuild=False)
     assert report.status is Status.CRITICAL
     assert report.exit_code == 2
+
+
+def test_capture_run_never_writes_the_default_store(
+    md_tree: Callable[[str], MdTree],
+    cli: Callable[..., CliResult],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Judging a captured tree must not enter its arrays in this node's inventory (the
+    # real node would then report "md0 missing").
+    default = tmp_path / "default-state" / "state.db"
+    monkeypatch.setattr("durability.state.store.default_sqlite_path", lambda: str(default))
+    monkeypatch.delenv("DURABILITY_CONFIG", raising=False)
+    monkeypatch.setattr("durability.config.DEFAULT_PATH", str(tmp_path / "absent.toml"))
+    result = cli("raid", *md_tree("raid1-clean").args())
+    assert result.code == 0
+    assert "captured tree: nothing recorded in the default state store" in result.stdout
+    assert not default.exists() and not default.parent.exists()
+
+
+def test_capture_run_records_in_a_store_named_in_the_config(
+    md_tree: Callable[[str], MdTree],
+    cli: Callable[..., CliResult],
+    tmp_path: Path,
+) -> None:
+    store = tmp_path / "captures.db"
+    config = tmp_path / "captures.toml"
+    config.write_text(f'[state]\npath = "{store}"\n')
+    result = cli("--config", config, "raid", *md_tree("raid1-clean").args())
+    assert result.code == 0 and "captured tree" not in result.stdout
+    assert store.exists()

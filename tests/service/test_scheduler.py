@@ -211,9 +211,9 @@ def test_run_job_textfile_has_status_last_and_next_run(
     service.run_job("raid")
     text = (folder / "durability_raid.prom").read_text()
     assert 'durability_check_status{check="raid",target="md0"} 0.0' in text
-    assert 'durability_job_last_run_timestamp_seconds{job="raid"}' in text
-    assert 'durability_job_next_run_timestamp_seconds{job="raid"}' in text
-    assert 'durability_job_status{job="raid"} 0.0' in text
+    assert 'durability_job_last_run_timestamp_seconds{durability_job="raid"}' in text
+    assert 'durability_job_next_run_timestamp_seconds{durability_job="raid"}' in text
+    assert 'durability_job_status{durability_job="raid"} 0.0' in text
 
 
 def test_configured_jobs_remind_without_secret_unknown_with_reason(
