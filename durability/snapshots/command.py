@@ -46,7 +46,8 @@ restic lock is WARNING; a source that cannot be listed is UNKNOWN with the reaso
 examples:
   durability snapshots                              every source, human readable
   durability snapshots --source web-restic --format json
-  durability snapshots --format prometheus --output /var/lib/node_exporter/snapshots.prom
+  durability snapshots --format prometheus \\
+      --output /var/lib/prometheus/node-exporter/durability_snapshots.prom
   durability snapshots --forget s3-customers/c1042  stop expecting a removed set
 """
 

@@ -1,4 +1,4 @@
-"""scripts/setup.sh: it waits for the dpkg lock and installs the monitoring clients."""
+"""Shipped files: scripts/setup.sh waits for the dpkg lock; textfile names agree."""
 
 from __future__ import annotations
 
@@ -28,3 +28,27 @@ def test_test_mode_installs_the_monitoring_clients() -> None:
 def test_setup_script_is_valid_bash() -> None:
     done = subprocess.run(["bash", "-n", str(SETUP)], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
+
+
+def test_textfiles_are_named_durability_check_prom_everywhere() -> None:
+    # Two names for one check's file in the textfile folder make node_exporter drop one
+    # ("collected before with the same name and label values").
+    import itertools
+
+    shipped = itertools.chain(
+        (REPO / "examples").rglob("*"),
+        (REPO / "docs").rglob("*.md"),
+        (REPO / "durability").rglob("*.py"),
+        [REPO / "README.md"],
+    )
+    allowed = re.compile(
+        r"durability_(raid|snapshots|restore_test|remind|check|JOB|<check>|\*)\.prom"
+    )
+    found = 0
+    for path in shipped:
+        if not path.is_file():
+            continue
+        for name in re.findall(r"[\w<>*.-]+\.prom\b", path.read_text(errors="replace")):
+            found += 1
+            assert allowed.fullmatch(name), f"{path.relative_to(REPO)}: {name}"
+    assert found > 5
