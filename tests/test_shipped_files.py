@@ -52,3 +52,53 @@ def test_textfiles_are_named_durability_check_prom_everywhere() -> None:
             found += 1
             assert allowed.fullmatch(name), f"{path.relative_to(REPO)}: {name}"
     assert found > 5
+
+
+def test_docs_carry_the_contract_without_pointing_outside_the_project() -> None:
+    texts = {p: p.read_text() for p in [REPO / "README.md", *(REPO / "docs").glob("*.md")]}
+    for path, text in texts.items():
+        assert "shared/SPEC" not in text and "SPEC.md" not in text, path
+    reference = (REPO / "docs" / "reference.md").read_text()
+    for command in (
+        "users add",
+        "nodes add",
+        "snapshots ack",
+        "raid ack",
+        "history",
+        "config validate",
+        "restore-test",
+        "durability-helper",
+    ):
+        assert command in reference, command
+    for key in (
+        "state.path",
+        "state.url",
+        "raid.expect",
+        "raid.proc_root",
+        "raid.sys_root",
+        "raid.strict_rebuild",
+        "raid.stall_after",
+        "raid.scrub_max_age",
+        "restore.scratch_dir",
+        "restore.rto_target",
+        "smtp.host",
+        "smtp.port",
+        "smtp.security",
+        "smtp.username",
+        "smtp.password_file",
+        "smtp.from",
+        "smtp.max_per_hour",
+        "web.base_url",
+        "web.secret_file",
+        "web.listen",
+    ):
+        assert f"`{key}`" in reference or key in reference, key
+    for heading in (
+        "## Exit codes",
+        "## JSON",
+        "## Nagios",
+        "## Prometheus",
+        "## RAID severity",
+        "## Config keys",
+    ):
+        assert heading in reference, heading

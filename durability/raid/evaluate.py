@@ -1,4 +1,4 @@
-"""Judge md arrays per the SPEC severity table (pure: facts, policy, history, now in)."""
+"""Judge md arrays per the severity table of docs/reference.md (pure: facts, policy, now in)."""
 
 from __future__ import annotations
 
@@ -381,7 +381,7 @@ def _member_lines(facts: ArrayFacts) -> list[str]:
 
 
 def array_data(facts: ArrayFacts) -> dict[str, Any]:
-    """Return the JSON `data` of one array, as SPEC fixes it."""
+    """Return the JSON `data` of one array, as docs/reference.md fixes it."""
     members = []
     for m in facts.members:
         entry: dict[str, Any] = {
