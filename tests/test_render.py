@@ -120,3 +120,47 @@ def test_render_unknown_never_hides_critical() -> None:
         ),
     )
     assert report.status is Status.CRITICAL and report.exit_code == 2
+
+
+def test_render_nagios_status_line_has_no_semicolon_pipe_or_raw_bytes() -> None:
+    # Nagios rewrites ";" to ":", "|" starts perfdata; control characters and bytes the
+    # input could not decode must never reach the status line.
+    report = Report(
+        "raid",
+        NOW,
+        (
+            Result(
+                "raid",
+                "md0",
+                Status.CRITICAL,
+                "degraded; 1 of 2 | in sync\x00\x1b[31m\ufffd\u2028end",
+                details=("line; with | and \x07bell",),
+                metrics=(Metric("raid_members_in_sync", 1, minimum=0, maximum=2),),
+            ),
+        ),
+    )
+    lines = render(report, "nagios").splitlines()
+    status, _, perfdata = lines[0].partition(" | ")
+    assert status.startswith("DURABILITY CRITICAL - md0 degraded, 1 of 2 / in sync")
+    for line in (status, *lines[1:]):
+        assert ";" not in line and "|" not in line, line
+        assert all(ch.isprintable() for ch in line), repr(line)
+        assert "\ufffd" not in line
+    assert perfdata == "md0_raid_members_in_sync=1;;;0;2"
+
+
+def test_render_text_drops_control_characters() -> None:
+    report = Report("raid", NOW, (Result("raid", "md0", Status.OK, "ok\x00\x1b[2J"),))
+    assert all(ch.isprintable() for ch in render(report, "text").replace("\n", ""))
+
+
+def test_render_prometheus_without_results_still_emits_a_status_sample() -> None:
+    text = render(Report("raid", NOW, (), summary_override="no md arrays"), "prometheus")
+    assert 'durability_check_status{check="raid",target="raid"} 0.0' in text
+    assert 'durability_last_run_timestamp_seconds{check="raid"}' in text
+
+
+def test_render_nagios_mismatch_sectors_is_not_a_counter() -> None:
+    text = (GOLDEN / "raid1-recovery.nagios").read_text().splitlines()[0]
+    mismatch = [p for p in text.split(" | ")[1].split() if "mismatch" in p]
+    assert mismatch and mismatch[0].split(";")[0] == "md0_raid_mismatch_sectors=0"

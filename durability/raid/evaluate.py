@@ -56,7 +56,7 @@ def hot_spares(facts: ArrayFacts) -> list[MemberFacts]:
         for m in facts.members
         if "spare" in m.state
         and "faulty" not in m.state
-        and not (rebuilding and m.slot is not None)
+        and not (rebuilding and (m.slot is not None or m.rebuild_target))
     ]
 
 

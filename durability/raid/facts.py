@@ -33,6 +33,8 @@ class MemberFacts(Record):
     bad_blocks: int | None = None
     identity: DiskIdentity | None = None
     smart: SmartHealth | None = None
+    # mdstat alone gives no slots: True for the member a recovery rebuilds onto.
+    rebuild_target: bool = False
 
     @property
     def in_sync(self) -> bool:
@@ -189,6 +191,7 @@ def _copies(level: str | None, layout: int | None, mdstat: MdstatArray | None) -
 
 def _from_mdstat(name: str, array: MdstatArray, notes: tuple[str, ...]) -> ArrayFacts:
     running = array.sync is not None and array.sync.state == "running"
+    recovering = array.sync is not None and mdstat_sync_action(array) in ("recover", "resync")
     # The number in brackets is the superblock's descriptor number, not the slot, so
     # in-sync members are counted from the status map: the U's are the complete copies;
     # during a recovery the most recently added member (highest number) is the target.
@@ -205,12 +208,19 @@ def _from_mdstat(name: str, array: MdstatArray, notes: tuple[str, ...]) -> Array
     members = []
     for member in sorted(array.members, key=lambda m: m.index):
         state = [_MDSTAT_FLAG_STATES[f] for f in sorted(member.flags)]
+        target = False
         if not member.flags & {"F", "S", "J"} and array.active:
             if member.device in complete_devices:
                 state.insert(0, "in_sync")
-            elif running:
-                state.insert(0, "spare")  # the target of the running recovery
-        members.append(MemberFacts(device=member.device, slot=None, state=tuple(state)))
+            elif running or recovering:
+                target = recovering
+                if running:
+                    state.insert(0, "spare")  # the target of the running recovery
+        members.append(
+            MemberFacts(
+                device=member.device, slot=None, state=tuple(state), rebuild_target=target
+            )
+        )
     degraded = None
     if array.raid_disks is not None and array.active_disks is not None:
         degraded = array.raid_disks - array.active_disks

@@ -554,3 +554,20 @@ def test_capture_run_records_in_a_store_named_in_the_config(
     result = cli("--config", config, "raid", *md_tree("raid1-clean").args())
     assert result.code == 0 and "captured tree" not in result.stdout
     assert store.exists()
+
+
+def test_recovery_target_is_no_hot_spare_when_judged_from_mdstat(tmp_path: Path) -> None:
+    blocks = STATES["recovery-running"][0]
+    result = result_of(judge_text(tmp_path, mdstat(*blocks)))
+    assert not any("hot spare" in line for line in (result.summary, *result.details))
+    # a real spare beside the rebuild is still one
+    text = mdstat(
+        "md0 : active raid1 sdd1[3](S) sdc1[2] sda1[0]\n"
+        "      1048512 blocks super 1.2 [2/1] [U_]\n"
+        "      [=>...................]  recovery =  9.4% (98560/1048512) "
+        "finish=0.7min speed=22421K/sec"
+    )
+    folder = tmp_path / "spare"
+    folder.mkdir()
+    result = result_of(judge_text(folder, text))
+    assert any(line == "OK: hot spare sdd1" for line in result.details), result.details
