@@ -95,6 +95,7 @@ class ResticSource:
             extra_env=extra_env,
             cacert=settings.ca_bundle,
             timeout=settings.timeout * 10,
+            retry_budget=settings.timeout,
         )
 
     def gather(self, now: datetime) -> Listing:
