@@ -230,6 +230,24 @@ def damaged_snapshots(stderr: str) -> list[str]:
     return found
 
 
+_CHECK_NOISE = re.compile(
+    r"repository contains errors|no errors were found|must be repaired|troubleshooting", re.I
+)
+
+
+def check_errors(output: str) -> str | None:
+    """Given what `restic check` printed, return its first error in one line, or None."""
+    lines = [line.rstrip() for line in readable_lines(output)]
+    for number, line in enumerate(lines):
+        if "error" not in line.lower() or _CHECK_NOISE.search(line):
+            continue
+        text = _strip_fatal(line)
+        if text.endswith(":") and number + 1 < len(lines):
+            text = f"{text} {lines[number + 1].strip()}"
+        return text
+    return None
+
+
 def parse_stats(text: str) -> ResticStats:
     """Given `restic stats --json` output, return the totals. Raise ResticError."""
     try:
@@ -359,10 +377,27 @@ def describe_lock_conflict(stderr: str) -> str | None:
     return text
 
 
+# A Go panic, and the parts of restic that read a snapshot's trees: restic 0.18.0 panics
+# (nil pointer) in its tree walker when a tree blob cannot be decrypted.
+_PANIC = re.compile(r"^panic: (?P<what>.+)$", re.M)
+_TREE_READERS = re.compile(r"internal/walker|internal/restorer|LoadTree|StreamTrees")
+
+
+def _panic(stderr: str) -> str | None:
+    """Return the panic message if restic crashed, else None."""
+    match = _PANIC.search(stderr)
+    return match["what"].strip() if match else None
+
+
 def classify_error(returncode: int | None, stderr: str) -> str:
-    """Given a failed restic call's exit code and stderr, return its kind (ERROR_KINDS)."""
+    """Given a failed restic call's exit code and stderr, return its kind (ERROR_KINDS).
+
+    A crash of restic while it reads a snapshot's trees is counted as damaged data.
+    """
     if returncode in _EXIT_KINDS:
         return _EXIT_KINDS[returncode]
+    if _panic(stderr) is not None:
+        return DAMAGED if _TREE_READERS.search(stderr) else OTHER
     text = "\n".join(readable_lines(stderr))
     for kind, pattern in _STDERR_KINDS[:3]:
         if pattern.search(text):
@@ -393,6 +428,12 @@ def reason(stderr: str) -> str:
     lock = describe_lock_conflict(stderr)
     if lock:
         return lock
+    crash = _panic(stderr)
+    if crash is not None:
+        where = re.search(r"^(github\.com/restic/restic/\S+?)\(", stderr, re.M)
+        place = f" in {where[1].rsplit('/', 1)[-1]}" if where else ""
+        reading = " while reading the snapshot's trees" if _TREE_READERS.search(stderr) else ""
+        return f"restic crashed{reading} ({crash}{place})"
     files = parse_file_errors(stderr)
     if files:
         path, why = files[0]
@@ -630,6 +671,23 @@ class Restic:
         done = self.run([*args, "snapshots", "--json"], no_lock=no_lock)
         snapshots = sorted(parse_snapshots(done.stdout), key=lambda s: s.time)
         return snapshots, damaged_snapshots(done.stderr)
+
+    def check(self, *, timeout: float | None = None) -> str | None:
+        """Run `restic check` (index, snapshots and trees; no pack data) with a fresh cache.
+
+        Return None when restic finds no error, else the first error it names (one
+        line). Raise ResticError when the check could not run (locked, unreachable).
+        """
+        try:
+            self.run(["check"], timeout=timeout)
+        except ResticError as error:
+            if error.kind in (LOCKED, UNREACHABLE, TIMEOUT, WRONG_PASSWORD, NO_REPOSITORY):
+                raise
+            found = check_errors(error.stderr)
+            if found is None and error.kind != DAMAGED:
+                raise
+            return found or str(error)
+        return None
 
     def snapshots(
         self,
