@@ -1,10 +1,16 @@
-"""The shared restic wrapper: every restic call of durability goes through `Restic`.
+"""The one restic seam: every restic call of durability goes through `Restic.run`.
 
-The password only ever travels as `RESTIC_PASSWORD_FILE`; stdin is /dev/null so restic
-never waits at a prompt; every call goes through `durability.execute.run`. Failures
-become `ResticError` with a `kind` an operator can act on, classified from the exit
+The password only ever travels as `RESTIC_PASSWORD_FILE` (or a password command); stdin
+is /dev/null so restic never waits at a prompt. Each call runs supervised
+(`durability.execute.supervise`): in its own process group, killed by the kernel if
+durability dies (even by SIGKILL), killed when its time is up, and killed early when
+it keeps retrying an unreachable backend for longer than `retry_budget` (restic 0.17
+and newer retry for up to 15 minutes and have no option to stop sooner).
+
+Failures become `ResticError` with one `kind` of ERROR_KINDS, classified from the exit
 code on restic 0.17 and newer (10 no repository, 11 locked, 12 wrong password) and from
-stderr on older versions, where every failure is exit 1.
+stderr on older versions, where every failure is exit 1. The message is one readable
+line: restic's own reason, never a Go stack frame.
 """
 
 from __future__ import annotations
@@ -12,48 +18,96 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from durability.errors import CommandError, DurabilityError
-from durability.execute import Completed, run
+from durability.execute import Completed, Watch, supervise
 
-ERROR_KINDS = ("wrong-password", "no-repository", "locked", "not-found", "other")
+# The kinds of failure, the same for snapshots, restore tests and the helper.
+WRONG_PASSWORD = "wrong-password"  # noqa: S105 - a kind name, not a secret
+NO_REPOSITORY = "no-repository"
+LOCKED = "locked"
+UNREACHABLE = "unreachable"  # network, TLS, refused credentials, or retried too long
+TIMEOUT = "timeout"  # the call ran past its time and was killed
+NOT_FOUND = "not-found"  # no such snapshot
+NO_SPACE = "no-space"  # the local target (scratch, cache) is full
+DAMAGED = "damaged"  # the repository's data is wrong or missing
+OTHER = "other"
+ERROR_KINDS = (
+    WRONG_PASSWORD, NO_REPOSITORY, LOCKED, UNREACHABLE, TIMEOUT, NOT_FOUND, NO_SPACE, DAMAGED,
+    OTHER,
+)
 
 # Exit codes of restic 0.17 and newer.
-_EXIT_KINDS = {10: "no-repository", 11: "locked", 12: "wrong-password"}
+_EXIT_KINDS = {10: NO_REPOSITORY, 11: LOCKED, 12: WRONG_PASSWORD}
 
-# stderr patterns of restic 0.14 (and of any version, as a fallback).
-_STDERR_KINDS = (
-    ("wrong-password", re.compile(r"wrong password|no key found", re.I)),
-    ("locked", re.compile(r"repository is already locked|unable to create lock", re.I)),
+# Failures to reach the storage at all, with the words an operator can act on. restic
+# 0.14 adds "Is there a repository at the following location?" to these too, so they
+# are recognised before a missing repository.
+_REACH_WORDS = (
+    (re.compile(r"x509|certificate|tls:|TLS handshake", re.I),
+     "TLS failure reaching the repository (check its certificate, or set ca_bundle)"),
+    (re.compile(r"InvalidAccessKeyId|SignatureDoesNotMatch|AccessDenied|Access Denied|"
+                r"403 Forbidden|401 Unauthorized", re.I),
+     "the storage refused the credentials"),
+    (re.compile(r"connection refused|no such host|network is unreachable|i/o timeout|"
+                r"connection reset|deadline exceeded|no route to host|"
+                r"server misbehaving|EOF$", re.I),
+     "cannot reach the repository's storage"),
+)
+
+# stderr patterns, in the order they are tried (after the exit codes).
+_STDERR_KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    (WRONG_PASSWORD, re.compile(r"wrong password|no key found", re.I)),
+    (LOCKED, re.compile(r"repository is already locked|unable to create lock", re.I)),
+    (NO_SPACE, re.compile(r"no space left on device|disk quota exceeded", re.I)),
     (
-        "no-repository",
+        DAMAGED,
         re.compile(
-            r"Is there a repository at the following location|unable to open config file"
-            r"|repository does not exist|The specified bucket does not exist|NoSuchBucket",
+            r"ciphertext verification failed|decrypting blob|invalid data returned"
+            r"|unexpected (EOF|end of)|hash mismatch|StreamPack|LoadBlob|not found in index"
+            r"|pack file .* does not exist|id [0-9a-f]+ not found|checksum|is corrupt"
+            r"|Load\(<data/|unable to load tree|invalid (pack|header)|blob .* not found"
+            r"|Unknown blob|could not load snapshot|does not match|wrong (length|size)",
             re.I,
         ),
     ),
-    (
-        "not-found",
-        re.compile(r"no matching ID found|no snapshot found|snapshot .* not found", re.I),
-    ),
 )
+_NOT_FOUND = re.compile(
+    r"no matching ID found|no snapshot found|snapshot .* not found|invalid id", re.I
+)
+_NO_REPOSITORY = re.compile(
+    r"Is there a repository at the following location|unable to open config file"
+    r"|repository does not exist|The specified bucket does not exist|NoSuchBucket",
+    re.I,
+)
+# restic 0.17+ reports a backend call it will retry, and later its success.
+_RETRYING = re.compile(r"^(?P<op>.+?) returned error, retrying after [^:]+: (?P<why>.+)$")
+_RETRIED_OK = re.compile(r"^(?P<op>.+?) operation successful after \d+ retries")
 
 _SECRET_ENV = re.compile(r"SECRET|PASSWORD|TOKEN|KEY$", re.I)
 
 DEFAULT_TIMEOUT = 3600.0
+# How long restic may keep retrying one backend request before it counts as unreachable.
+DEFAULT_RETRY_BUDGET = 120.0
 
 
 class ResticError(DurabilityError):
-    """A restic call failed; `kind` is one of ERROR_KINDS. The message holds no secret."""
+    """A restic call failed; `kind` is one of ERROR_KINDS. The message holds no secret.
 
-    def __init__(self, message: str, kind: str = "other", returncode: int | None = None) -> None:
+    `stderr` is restic's (masked) error output, for callers that read more from it (the
+    per-file errors of a restore).
+    """
+
+    def __init__(
+        self, message: str, kind: str = OTHER, returncode: int | None = None, stderr: str = ""
+    ) -> None:
         self.kind = kind
         self.returncode = returncode
+        self.stderr = stderr
         super().__init__(message)
 
 
@@ -158,6 +212,42 @@ def parse_snapshots(text: str) -> list[ResticSnapshot]:
     return snapshots
 
 
+_DAMAGED_SNAPSHOT = re.compile(
+    r"could not load snapshot (?P<a>[0-9a-f]+)|failed to load snapshot (?P<b>[0-9a-f]+)"
+    r"|Ignoring \"(?P<c>[0-9a-f]{64})\""
+)
+
+
+def damaged_snapshots(stderr: str) -> list[str]:
+    """Given stderr of `restic snapshots`, return the ids of snapshot files it skipped."""
+    found: list[str] = []
+    for line in stderr.splitlines():
+        match = _DAMAGED_SNAPSHOT.search(line)
+        if match:
+            ident = match["c"] or match["a"] or match["b"]
+            if not any(ident.startswith(seen) or seen.startswith(ident) for seen in found):
+                found.append(ident)
+    return found
+
+
+_CHECK_NOISE = re.compile(
+    r"repository contains errors|no errors were found|must be repaired|troubleshooting", re.I
+)
+
+
+def check_errors(output: str) -> str | None:
+    """Given what `restic check` printed, return its first error in one line, or None."""
+    lines = [line.rstrip() for line in readable_lines(output)]
+    for number, line in enumerate(lines):
+        if "error" not in line.lower() or _CHECK_NOISE.search(line):
+            continue
+        text = _strip_fatal(line)
+        if text.endswith(":") and number + 1 < len(lines):
+            text = f"{text} {lines[number + 1].strip()}"
+        return text
+    return None
+
+
 def parse_stats(text: str) -> ResticStats:
     """Given `restic stats --json` output, return the totals. Raise ResticError."""
     try:
@@ -190,57 +280,244 @@ def parse_lock(lock_id: str, text: str) -> ResticLock:
         raise ResticError(f"unexpected lock {lock_id[:8]}: {error}") from error
 
 
-# Failures to reach the storage at all. restic 0.14 adds "Is there a repository at the
-# following location?" to these too, so they are recognised before a missing repository.
-_REACH_WORDS = (
-    (re.compile(r"x509|certificate|tls:", re.I),
-     "TLS failure reaching the repository (check its certificate, or set ca_bundle)"),
-    (re.compile(r"InvalidAccessKeyId|SignatureDoesNotMatch|AccessDenied|Access Denied|"
-                r"403 Forbidden|401 Unauthorized", re.I),
-     "the storage refused the credentials"),
-    (re.compile(r"connection refused|no such host|network is unreachable|i/o timeout|"
-                r"connection reset|deadline exceeded", re.I),
-     "cannot reach the repository's storage"),
+def _json_messages(stderr: str) -> list[str]:
+    """Return the messages of restic's JSON error lines (`--json` on restic 0.17+)."""
+    found = []
+    for line in stderr.splitlines():
+        line = line.strip()
+        if not (line.startswith("{") and "exit_error" in line):
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(item, dict) and isinstance(item.get("message"), str):
+            found.append(item["message"])
+    return found
+
+
+_STACK_NAME = re.compile(r"^[\w.\-/*()]+$")
+
+
+def _is_stack(line: str) -> bool:
+    """Return True for a line of a Go stack trace (a function name or a file:line)."""
+    if not line.strip():
+        return True
+    if line[:1] in ("\t", " ") and re.search(r"\.(go|s):\d+", line):
+        return True
+    text = line.strip()
+    if re.search(r"\.(go|s):\d+$", text) and " " not in text:
+        return True
+    return bool(_STACK_NAME.match(text)) and ("." in text or "/" in text)
+
+
+def readable_lines(stderr: str) -> list[str]:
+    """Given restic's stderr, return its message lines: stack frames and JSON unwrapped."""
+    text = stderr
+    messages = _json_messages(stderr)
+    if messages:
+        text = "\n".join(
+            [line for line in stderr.splitlines() if "exit_error" not in line] + messages
+        )
+    return [
+        line.strip() for line in text.splitlines()
+        if not _is_stack(line) and not line.strip().startswith("{")
+    ]
+
+
+_FILE_ERROR = re.compile(r"^ignoring error for (?P<path>/.*?): (?P<reason>.+)$")
+_ERROR_COUNT = re.compile(r"There were (?P<count>\d+) errors")
+
+
+def parse_file_errors(stderr: str) -> list[tuple[str, str]]:
+    """Given restic restore's stderr, return (path, reason) of each file it could not restore.
+
+    Follow-on errors of a file already named (its times could not be set because it
+    was never written) are left out.
+    """
+    errors: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for line in stderr.splitlines():
+        match = _FILE_ERROR.match(line.strip())
+        if not match:
+            continue
+        path, reason = match["path"], match["reason"].strip()
+        if path in seen:
+            continue
+        seen.add(path)
+        errors.append((path, reason))
+    return errors
+
+
+_LOCK_HOLDER = re.compile(
+    r"locked (?:exclusively )?by (?:PID )?(?P<pid>\d+) on (?P<host>\S+) by (?P<user>[^\n(]+?)"
+    r"\s*(?:\(UID \d+, GID \d+\))?\s*$",
+    re.M,
+)
+_LOCK_CREATED = re.compile(
+    r"lock was created at (?P<at>[^\n]+?)\s*(?:\((?P<age>[^)]*)\))?$", re.M
 )
 
 
-def classify_error(returncode: int, stderr: str) -> str:
-    """Given a failed restic call's exit code and stderr, return its kind (ERROR_KINDS)."""
+def describe_lock_conflict(stderr: str) -> str | None:
+    """Given restic's lock conflict message, return who holds the lock and since when."""
+    holder = _LOCK_HOLDER.search(stderr)
+    if not holder:
+        return None
+    how = "exclusively " if "exclusively" in holder.group(0) else ""
+    text = (
+        f"repository is locked {how}by PID {holder['pid']} on {holder['host']} "
+        f"by {holder['user'].strip()}"
+    )
+    created = _LOCK_CREATED.search(stderr)
+    if created:
+        text += f", since {created['at'].strip()}"
+        if created["age"]:
+            text += f" ({created['age']})"
+    return text
+
+
+# A Go panic, and the parts of restic that read a snapshot's trees: restic 0.18.0 panics
+# (nil pointer) in its tree walker when a tree blob cannot be decrypted.
+_PANIC = re.compile(r"^panic: (?P<what>.+)$", re.M)
+_TREE_READERS = re.compile(r"internal/walker|internal/restorer|LoadTree|StreamTrees")
+
+
+def _panic(stderr: str) -> str | None:
+    """Return the panic message if restic crashed, else None."""
+    match = _PANIC.search(stderr)
+    return match["what"].strip() if match else None
+
+
+def classify_error(returncode: int | None, stderr: str) -> str:
+    """Given a failed restic call's exit code and stderr, return its kind (ERROR_KINDS).
+
+    A crash of restic while it reads a snapshot's trees is counted as damaged data.
+    """
     if returncode in _EXIT_KINDS:
         return _EXIT_KINDS[returncode]
-    for kind, pattern in _STDERR_KINDS[:2]:
-        if pattern.search(stderr):
+    if _panic(stderr) is not None:
+        return DAMAGED if _TREE_READERS.search(stderr) else OTHER
+    text = "\n".join(readable_lines(stderr))
+    for kind, pattern in _STDERR_KINDS[:3]:
+        if pattern.search(text):
             return kind
-    if any(pattern.search(stderr) for pattern, _ in _REACH_WORDS):
-        return "other"
-    for kind, pattern in _STDERR_KINDS[2:]:
-        if pattern.search(stderr):
-            return kind
-    return "other"
+    if any(pattern.search(text) for pattern, _ in _REACH_WORDS):
+        return UNREACHABLE
+    if _NOT_FOUND.search(text):
+        return NOT_FOUND
+    if _STDERR_KINDS[3][1].search(text):
+        return DAMAGED
+    if _NO_REPOSITORY.search(text):
+        return NO_REPOSITORY
+    return OTHER
 
 
 _KIND_WORDS = {
-    "wrong-password": "wrong repository password (check the password file)",
-    "no-repository": "no restic repository at this location",
-    "locked": "repository is locked",
-    "not-found": "no such snapshot",
+    WRONG_PASSWORD: "wrong repository password (check the password file)",
+    NO_REPOSITORY: "no restic repository at this location",
+    LOCKED: "repository is locked",
+    NOT_FOUND: "no such snapshot",
+    NO_SPACE: "no space left",
+    DAMAGED: "repository data damaged",
 }
 
 
-def error_message(returncode: int, stderr: str, kind: str) -> str:
-    """Return one line an operator can act on for a failed restic call."""
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+def reason(stderr: str) -> str:
+    """Given restic's stderr, return its most telling single line (never a stack frame)."""
+    lock = describe_lock_conflict(stderr)
+    if lock:
+        return lock
+    crash = _panic(stderr)
+    if crash is not None:
+        where = re.search(r"^(github\.com/restic/restic/\S+?)\(", stderr, re.M)
+        place = f" in {where[1].rsplit('/', 1)[-1]}" if where else ""
+        reading = " while reading the snapshot's trees" if _TREE_READERS.search(stderr) else ""
+        return f"restic crashed{reading} ({crash}{place})"
+    files = parse_file_errors(stderr)
+    if files:
+        path, why = files[0]
+        count = _ERROR_COUNT.search(stderr)
+        more = f" ({len(files)} files, {count['count']} errors)" if len(files) > 1 and count else ""
+        return f"{path}: {why}{more}"
+    lines = readable_lines(stderr)
+    retried = [m["why"] for m in map(_RETRYING.match, lines) if m]
+    lines = [line for line in lines if not _RETRYING.match(line)]
+    for _kind, pattern in _STDERR_KINDS:
+        for line in lines:
+            if pattern.search(line):
+                return _strip_fatal(line)
     fatal = [line for line in lines if line.startswith("Fatal:")]
-    detail = (fatal or lines or ["no message"])[-1].removeprefix("Fatal:").strip()
+    useful = [line for line in fatal if not _ERROR_COUNT.search(line)]
+    if useful:
+        return _strip_fatal(useful[-1])
+    if retried:
+        return retried[-1].strip()
+    lines = [line for line in lines if not line.startswith(("restoring ", "Summary:"))]
+    return _strip_fatal((lines or fatal or ["no message"])[0])
+
+
+def _strip_fatal(line: str) -> str:
+    return line.removeprefix("Fatal:").strip()
+
+
+def error_message(returncode: int | None, stderr: str, kind: str) -> str:
+    """Return one line an operator can act on for a failed restic call."""
+    detail = reason(stderr)
     words = _KIND_WORDS.get(kind)
-    if kind == "other":
-        words = next((w for pattern, w in _REACH_WORDS if pattern.search(stderr)), None)
-    if kind == "locked":
-        holder = [line for line in lines if "locked" in line]
-        detail = holder[-1] if holder else detail
+    if kind == UNREACHABLE:
+        text = "\n".join(readable_lines(stderr))
+        words = next((w for pattern, w in _REACH_WORDS if pattern.search(text)), None)
+    if kind == LOCKED and detail.startswith("repository is locked"):
+        words = None
+    suffix = f" (restic exit {returncode})" if returncode is not None else ""
     if words and words.lower() not in detail.lower():
-        return f"{words}: {detail} (restic exit {returncode})"
-    return f"{detail} (restic exit {returncode})"
+        return f"{words}: {detail}{suffix}"
+    return f"{detail}{suffix}"
+
+
+class RetryWatch(Watch):
+    """Stops restic when one backend request has been retried for longer than `budget`.
+
+    restic 0.17+ prints "X returned error, retrying after ..." for each retry and
+    "X operation successful after N retries" when one recovers.
+    """
+
+    def __init__(self, budget: float, on_line: Callable[[str], None] | None = None) -> None:
+        import time
+
+        self.budget = budget
+        self.clock = time.monotonic
+        self.retrying: dict[str, tuple[float, str]] = {}
+        self.on_line = on_line
+
+    def stderr_line(self, line: str) -> None:
+        """Note a retry, or a request that recovered."""
+        line = line.strip()
+        retry = _RETRYING.match(line)
+        if retry:
+            first = self.retrying.get(retry["op"], (self.clock(), ""))[0]
+            self.retrying[retry["op"]] = (first, retry["why"])
+            return
+        done = _RETRIED_OK.match(line)
+        if done:
+            self.retrying.pop(done["op"], None)
+
+    def stdout_line(self, line: str) -> None:
+        """Pass stdout lines on to the caller's handler, if any."""
+        if self.on_line is not None:
+            self.on_line(line)
+
+    def give_up(self, now: float) -> str | None:
+        """Return why restic must stop when a request kept failing past the budget."""
+        moment = self.clock()
+        for op, (first, why) in self.retrying.items():
+            if moment - first > self.budget:
+                return (
+                    f"still retrying {op} after {moment - first:.0f}s "
+                    f"(limit {self.budget:g}s): {why}"
+                )
+        return None
 
 
 @dataclass
@@ -262,6 +539,7 @@ class Restic:
     no_cache: bool = False
     cacert: str | None = None
     timeout: float = DEFAULT_TIMEOUT
+    retry_budget: float = DEFAULT_RETRY_BUDGET
     _version: tuple[int, int, int] | None = field(default=None, repr=False)
 
     def env(self) -> dict[str, str]:
@@ -292,24 +570,57 @@ class Restic:
         return argv + list(args)
 
     def run(
-        self, args: Sequence[str], *, no_lock: bool = False, timeout: float | None = None
+        self,
+        args: Sequence[str],
+        *,
+        no_lock: bool = False,
+        timeout: float | None = None,
+        on_stdout: Callable[[str], None] | None = None,
+        keep_stdout: bool = True,
     ) -> Completed:
-        """Run restic with args and return what it printed. Raise ResticError on failure."""
+        """Run restic with args and return what it printed. Raise ResticError on failure.
+
+        The call is killed after `timeout` (default: the wrapper's), or once one backend
+        request has been retried for longer than `retry_budget` (kind "unreachable").
+        `on_stdout` sees each line of output as it comes; with `keep_stdout` False the
+        output is not kept (for listings too large to hold).
+        """
+        limit = timeout or self.timeout
+        watch = RetryWatch(self.retry_budget, on_stdout)
         try:
-            done = run(
+            done = supervise(
                 self.argv(args, no_lock=no_lock),
                 env=self.env(),
-                timeout=timeout or self.timeout,
+                timeout=limit,
                 secrets=self.secrets(),
+                watch=watch,
+                keep_stdout=keep_stdout,
             )
         except CommandError as error:
-            raise ResticError(f"restic: {error}", "other") from error
+            raise ResticError(f"restic: {error}", OTHER) from error
+        command = args[0] if args else "restic"
+        if done.stopped is not None:
+            retrying = watch.give_up(0.0)
+            if retrying is not None:
+                text = "\n".join(readable_lines(done.stderr))
+                words = next(
+                    (w for pattern, w in _REACH_WORDS if pattern.search(text)),
+                    "cannot reach the repository's storage",
+                )
+                raise ResticError(f"{words}: restic {command} {retrying}", UNREACHABLE,
+                                  None, done.stderr)
+            retried = [m["why"] for m in map(_RETRYING.match, readable_lines(done.stderr)) if m]
+            why = f" (retrying: {retried[-1]})" if retried else ""
+            kind = UNREACHABLE if retried else TIMEOUT
+            raise ResticError(f"restic {command} {done.stopped}, killed{why}", kind, None,
+                              done.stderr)
         if done.returncode != 0:
             kind = classify_error(done.returncode, done.stderr)
             raise ResticError(
-                error_message(done.returncode, done.stderr, kind), kind, done.returncode
+                error_message(done.returncode, done.stderr, kind), kind, done.returncode,
+                done.stderr,
             )
-        return done
+        return Completed(done.argv, done.returncode, done.stdout, done.stderr)
 
     def run_json(self, args: Sequence[str], *, no_lock: bool = False) -> Any:
         """Run restic with `--json` and return the parsed output. Raise ResticError."""
@@ -325,11 +636,58 @@ class Restic:
         """Return the version of the restic program (cached). Raise ResticError."""
         if self._version is None:
             try:
-                done = run([self.binary, "version"], timeout=60)
+                done = supervise([self.binary, "version"], timeout=60)
             except CommandError as error:
-                raise ResticError(f"restic: {error}", "other") from error
+                raise ResticError(f"restic: {error}", OTHER) from error
+            if done.stopped or done.returncode != 0:
+                raise ResticError(
+                    f"restic version: {done.stopped or reason(done.stderr)}", OTHER
+                )
             self._version = parse_version(done.stdout)
         return self._version
+
+    def repository_id(self) -> str:
+        """Return the repository's id (`restic cat config`, read without a cache)."""
+        done = self.run(["--no-cache", "cat", "config"], no_lock=True)
+        try:
+            value = json.loads(done.stdout)["id"]
+        except (json.JSONDecodeError, KeyError, TypeError) as error:
+            raise ResticError(f"unexpected output of restic cat config: {error}") from error
+        if not isinstance(value, str) or not re.fullmatch(r"[0-9a-f]{64}", value):
+            raise ResticError("unexpected output of restic cat config: no repository id")
+        return value
+
+    def listing(
+        self, *, no_cache: bool = True, no_lock: bool = True
+    ) -> tuple[list[ResticSnapshot], list[str]]:
+        """Return the repository's snapshots (oldest first) and the ids of damaged ones.
+
+        restic skips a snapshot file it cannot read with a note and exits 0; each such
+        file is returned by id (full or short, as restic names it), never dropped. The
+        listing reads the repository itself (`--no-cache` by default): a cached copy
+        of a snapshot file hides its damage.
+        """
+        args = ["--no-cache"] if no_cache and not self.no_cache else []
+        done = self.run([*args, "snapshots", "--json"], no_lock=no_lock)
+        snapshots = sorted(parse_snapshots(done.stdout), key=lambda s: s.time)
+        return snapshots, damaged_snapshots(done.stderr)
+
+    def check(self, *, timeout: float | None = None) -> str | None:
+        """Run `restic check` (index, snapshots and trees; no pack data) with a fresh cache.
+
+        Return None when restic finds no error, else the first error it names (one
+        line). Raise ResticError when the check could not run (locked, unreachable).
+        """
+        try:
+            self.run(["check"], timeout=timeout)
+        except ResticError as error:
+            if error.kind in (LOCKED, UNREACHABLE, TIMEOUT, WRONG_PASSWORD, NO_REPOSITORY):
+                raise
+            found = check_errors(error.stderr)
+            if found is None and error.kind != DAMAGED:
+                raise
+            return found or str(error)
+        return None
 
     def snapshots(
         self,
@@ -351,6 +709,13 @@ class Restic:
         if tags:
             args += ["--tag", ",".join(tags)]
         done = self.run([*args, "--json"], no_lock=no_lock)
+        damaged = damaged_snapshots(done.stderr)
+        if damaged:
+            raise ResticError(
+                f"damaged snapshot file(s): {', '.join(d[:8] for d in damaged)} "
+                "(restic could not load them)",
+                DAMAGED, done.returncode, done.stderr,
+            )
         return sorted(parse_snapshots(done.stdout), key=lambda s: s.time)
 
     def stats(

@@ -54,6 +54,14 @@ def parse_percent(text: str) -> float:
     return value
 
 
+OFF = float("inf")
+
+
+def parse_percent_or_off(text: str) -> float:
+    """Given "30%", "0.3" or "off", return the fraction (OFF, infinity, for "off")."""
+    return OFF if text.strip().lower() == "off" else parse_percent(text)
+
+
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:([kmgtp])(i)?)?(b)?\s*$", re.IGNORECASE)
 
 

@@ -43,3 +43,39 @@ if [ "$test_mode" = 1 ]; then
 else
     .venv/bin/python -m pip install -q -c requirements/ci.txt -e '.[provider,postgresql]'
 fi
+
+# restic 0.18 (Debian 13's package) for the test suite, unpacked, never installed: the
+# suite runs every restic test on Debian 12's restic and on this one. A separate
+# sources list and its own apt folders under var/ leave the system's apt untouched; the
+# unpacked program is kept per package version in var/tools/.
+if [ "$test_mode" = 1 ]; then
+    tools=var/tools
+    apt_root=var/apt-trixie
+    mkdir -p "$tools" "$apt_root/lists/partial" "$apt_root/cache/archives/partial" "$apt_root/debs"
+    cat > "$apt_root/sources.list" <<'SOURCES'
+deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main
+SOURCES
+    apt_opts=(-o "Dir::Etc::SourceList=$PWD/$apt_root/sources.list" -o Dir::Etc::SourceParts=/dev/null
+              -o "Dir::State::Lists=$PWD/$apt_root/lists" -o "Dir::Cache=$PWD/$apt_root/cache"
+              -o Acquire::Retries=3)
+    if apt-get "${apt_opts[@]}" -qq update >/dev/null 2>&1; then
+        version=$(apt-cache "${apt_opts[@]}" show restic 2>/dev/null | sed -n 's/^Version: //p' | sort -V | tail -1)
+    else
+        version=""
+        echo "setup: cannot reach deb.debian.org for restic 0.18; using the cached copy if any" >&2
+    fi
+    if [ -n "$version" ] && [ ! -x "$tools/restic-$version/usr/bin/restic" ]; then
+        (cd "$apt_root/debs" && rm -f restic_*.deb && apt-get "${apt_opts[@]}" -o APT::Sandbox::User=root -qq download "restic=$version")
+        rm -rf "$tools/restic-$version.tmp"
+        dpkg-deb -x "$apt_root"/debs/restic_*.deb "$tools/restic-$version.tmp"
+        mv "$tools/restic-$version.tmp" "$tools/restic-$version"
+    fi
+    if [ -n "$version" ]; then
+        ln -sfn "restic-$version/usr/bin/restic" "$tools/restic-0.18"
+    fi
+    if [ -x "$tools/restic-0.18" ]; then
+        "$tools/restic-0.18" version >&2
+    else
+        echo "setup: restic 0.18 is not available: its test parameters will be skipped" >&2
+    fi
+fi

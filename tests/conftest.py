@@ -163,3 +163,69 @@ def _hypothesis_without_database() -> None:
 
 
 _hypothesis_without_database()
+
+
+# --- Two real restic versions: Debian 12's 0.14 (on PATH) and Debian 13's 0.18. ---
+# `scripts/setup.sh --test` unpacks 0.18 into var/tools/restic-0.18. Every test that
+# uses `restic_binary` (directly or through a repository fixture) runs once per
+# version, with that version first on PATH for the code under test and its subprocesses.
+
+RESTIC_018_VARIABLE = "DURABILITY_TEST_RESTIC_018"
+
+
+def _restic_018() -> Path | None:
+    candidates = [os.environ.get(RESTIC_018_VARIABLE), REPO / "var" / "tools" / "restic-0.18",
+                  "/opt/restic-0.18/restic"]
+    for candidate in candidates:
+        if candidate and os.access(candidate, os.X_OK) and Path(candidate).is_file():
+            return Path(candidate).resolve()
+    return None
+
+
+@dataclass(frozen=True)
+class ResticBinary:
+    """One real restic program: its version name and a folder holding it as `restic`."""
+
+    version: str
+    path: Path
+    folder: Path
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+
+@pytest.fixture(scope="session", params=["0.14", "0.18"])
+def restic_binary(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> ResticBinary:
+    """Return one real restic program (each version in turn)."""
+    import shutil
+
+    if request.param == "0.14":
+        found = shutil.which("restic")
+        if found is None:
+            pytest.skip("restic is not installed (apt-get install restic)")
+        path = Path(found).resolve()
+    else:
+        located = _restic_018()
+        if located is None:
+            reason = ("restic 0.18 not found: run scripts/setup.sh --test (it unpacks "
+                      f"Debian 13's restic into var/tools/) or set {RESTIC_018_VARIABLE}")
+            if os.environ.get("CI"):
+                pytest.fail(reason)
+            pytest.skip(reason)
+        path = located
+    folder = tmp_path_factory.mktemp(f"restic-{request.param}-bin")
+    (folder / "restic").symlink_to(path)
+    return ResticBinary(request.param, path, folder)
+
+
+@pytest.fixture(autouse=True)
+def _restic_first_on_path(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Put the test's restic version first on PATH, for tests that use one."""
+    if "restic_binary" not in request.fixturenames:
+        return
+    binary: ResticBinary = request.getfixturevalue("restic_binary")
+    monkeypatch.setenv("PATH", f"{binary.folder}{os.pathsep}{os.environ.get('PATH', '')}")

@@ -13,7 +13,7 @@ import types
 from collections.abc import Callable, Mapping
 
 from durability.records import Field, Record, field_types
-from durability.units import parse_duration, parse_percent, parse_size
+from durability.units import parse_duration, parse_percent, parse_percent_or_off, parse_size
 
 TYPE_CHECKING = False  # typing costs the cron job more than the check
 if TYPE_CHECKING:
@@ -65,7 +65,8 @@ def setting(
     """Declare one config key.
 
     `kind` is one of "duration" (a string such as "26h", stored as seconds),
-    "percent" ("30%", stored as a fraction), "size" ("2GiB", stored as bytes) or None.
+    "percent" ("30%", stored as a fraction), "percent-or-off" (the same, or "off", stored
+    as infinity), "size" ("2GiB", stored as bytes) or None.
     `example` is the TOML text shown in the sample when there is no default.
     `check` returns a problem sentence or None for further validation.
     """
@@ -196,6 +197,7 @@ def _convert_unit(value: Any, kind: str, path: str, problems: list[str]) -> Any:
     parsers: dict[str, Callable[[str], Any]] = {
         "duration": parse_duration,
         "percent": parse_percent,
+        "percent-or-off": parse_percent_or_off,
         "size": parse_size,
     }
     if kind == "duration" and isinstance(value, int | float) and not isinstance(value, bool):
@@ -291,7 +293,9 @@ def _toml_value(value: Any, kind: str | None) -> str:
         return "(not set)"
     if kind == "duration":
         return f'"{format_duration(value).replace(" ", "")}"'
-    if kind == "percent":
+    if kind == "percent-or-off" and value == float("inf"):
+        return '"off"'
+    if kind in ("percent", "percent-or-off"):
         return f'"{value * 100:g}%"'
     if isinstance(value, bool):
         return "true" if value else "false"

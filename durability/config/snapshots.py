@@ -93,11 +93,19 @@ class SourceSettings(Settings):
         help="restic: file holding the repository password.",
         example='"/etc/durability/restic"',
     )
+    restic_check_every: float | None = setting(
+        None,
+        kind="duration",
+        help="restic: run `restic check` (index and trees, no pack data) when the last "
+        "clean one is older than this; default the [snapshots] value.",
+    )
     # Policy (None: take the [snapshots] default)
     max_age: float | None = setting(None, kind="duration", help="Newest must be younger.")
     grace: float | None = setting(None, kind="duration", help="WARNING band after max_age.")
     min_count: int | None = setting(None, minimum=0, help="At least this many snapshots.")
-    max_shrink: float | None = setting(None, kind="percent", help="Newest vs previous size.")
+    max_shrink: float | None = setting(
+        None, kind="percent-or-off", help='Newest vs previous size ("off": no shrink check).'
+    )
     require_encrypted: bool | None = setting(None, help="Snapshots must be encrypted.")
     require_immutable: bool | None = setting(None, help="Object Lock or versioning required.")
 
@@ -111,14 +119,26 @@ class SnapshotSettings(Settings):
         None, kind="duration", help="WARNING band after max_age; default a quarter of it."
     )
     min_count: int = setting(1, minimum=0, help="Fewer snapshots than this is WARNING.")
-    max_shrink: float | None = setting(
-        None,
-        kind="percent",
-        help="WARNING when the newest shrank more than this.",
+    max_shrink: float = setting(
+        0.5,
+        kind="percent-or-off",
+        help='WARNING when the newest shrank more than this ("off": never); a newest '
+        "snapshot of no data after one with data is always at least WARNING.",
         example='"30%"',
     )
     require_encrypted: bool = setting(False, help="Unencrypted snapshots are WARNING.")
     require_immutable: bool = setting(False, help="Mutable backups are WARNING.")
     concurrency: int = setting(8, minimum=1, maximum=64, help="Sources checked at once.")
     restic: str = setting("restic", help="The restic program (name or path).")
+    restic_check: bool = setting(
+        True,
+        help="Run `restic check` (without --read-data) on restic sources on its own "
+        "schedule, so damaged index or tree data is found even when listings look fine.",
+    )
+    restic_check_every: float = setting(
+        22 * 3600.0,
+        kind="duration",
+        help="How old the last clean `restic check` of a repository may get before the "
+        "next run checks it again.",
+    )
     sources: tuple[SourceSettings, ...] = setting(factory=tuple, help="One table per source.")

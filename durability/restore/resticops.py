@@ -1,11 +1,10 @@
 """The restic calls of a restore test: choose, list, restore, check packs.
 
-Every call goes through `durability.execute.run` with `--no-cache` (a shared cache
+Every call goes through the one restic seam, `durability.restic.Restic.run` (bounded,
+killed with durability, failures classified there), with `--no-cache` (a shared cache
 can hide a corrupted pack: restic 0.14 reads tree blobs from it instead of the
-repository) and the password in RESTIC_PASSWORD_FILE, never on the command line.
-Parsers are pure and classify restic's messages into the kinds a restore test
-judges differently: a test that could not start (UNKNOWN) or data that is wrong
-(CRITICAL).
+repository). The kinds a restore test judges differently are the seam's: a test that
+could not start (UNKNOWN) or data that is wrong (`DAMAGED`, CRITICAL).
 """
 
 from __future__ import annotations
@@ -18,107 +17,34 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from durability.errors import CommandError, DurabilityError, ParseError
-from durability.execute import Completed, run
+from durability import restic as seam
+from durability.errors import ParseError
+from durability.execute import Completed
 from durability.restic import (
     Restic,
     ResticError,
     ResticLock,
     ResticSnapshot,
     lock_is_stale,
+    parse_file_errors,
     parse_snapshots,
     parse_time,
 )
 
-# Kinds of failure. "data" means the repository's content is wrong (CRITICAL once
-# restoring has begun); the others mean the test could not run (UNKNOWN).
-KIND_PASSWORD = "password"  # noqa: S105 - a kind name, not a secret
-KIND_LOCKED = "locked"
-KIND_MISSING_REPOSITORY = "missing-repository"
-KIND_NO_SNAPSHOT = "no-snapshot"
-KIND_NO_SPACE = "no-space"
-KIND_UNREACHABLE = "unreachable"
-KIND_DATA = "data"
-KIND_OTHER = "other"
+# The seam's kinds, under the names the restore code uses. "data" failures are
+# CRITICAL once restoring has begun; the others mean the test could not run (UNKNOWN).
+KIND_PASSWORD = seam.WRONG_PASSWORD
+KIND_LOCKED = seam.LOCKED
+KIND_MISSING_REPOSITORY = seam.NO_REPOSITORY
+KIND_NO_SNAPSHOT = seam.NOT_FOUND
+KIND_NO_SPACE = seam.NO_SPACE
+KIND_UNREACHABLE = seam.UNREACHABLE
+KIND_TIMEOUT = seam.TIMEOUT
+KIND_DATA = seam.DAMAGED
+KIND_OTHER = seam.OTHER
 
-# restic 0.16+ exit codes (0.14 exits 1 for everything and is classified by message).
-_EXIT_KINDS = {10: KIND_MISSING_REPOSITORY, 11: KIND_LOCKED, 12: KIND_PASSWORD}
-
-_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    (KIND_PASSWORD, re.compile(r"wrong password or no key found", re.I)),
-    (KIND_LOCKED, re.compile(r"repository is already locked|unable to create lock", re.I)),
-    (
-        KIND_UNREACHABLE,
-        re.compile(
-            r"connection refused|no such host|i/o timeout|network is unreachable"
-            r"|certificate signed by unknown authority|x509:"
-            r"|Access Denied|InvalidAccessKeyId|SignatureDoesNotMatch|TLS handshake",
-            re.I,
-        ),
-    ),
-    (
-        KIND_MISSING_REPOSITORY,
-        re.compile(
-            r"unable to open config file|Is there a repository at|repository does not exist"
-            r"|The specified bucket does not exist|NoSuchBucket",
-            re.I,
-        ),
-    ),
-    (KIND_NO_SPACE, re.compile(r"no space left on device|disk quota exceeded", re.I)),
-    (
-        KIND_DATA,
-        re.compile(
-            r"ciphertext verification failed|decrypting blob|invalid data returned"
-            r"|unexpected (EOF|end of)|hash mismatch|StreamPack|LoadBlob|not found in index"
-            r"|pack file .* does not exist|id .* not found|checksum|is corrupt|Load\(<data/"
-            r"|unable to load tree|invalid (pack|header)|blob .* not found",
-            re.I,
-        ),
-    ),
-)
-
-_LOCK_HOLDER = re.compile(
-    r"locked (?:exclusively )?by (?:PID )?(?P<pid>\d+) on (?P<host>\S+) by (?P<user>[^\n(]+?)"
-    r"\s*(?:\(UID \d+, GID \d+\))?\s*$",
-    re.M,
-)
-_LOCK_CREATED = re.compile(r"lock was created at (?P<at>[^\n]+?)\s*(?:\((?P<age>[^)]*)\))?$", re.M)
-
-
-class ResticFailure(DurabilityError):
-    """A restic command failed; `kind` says how a restore test should judge it.
-
-    `stderr` is restic's (masked) error output, for the per-file errors of a restore.
-    """
-
-    def __init__(self, message: str, kind: str, stderr: str = "") -> None:
-        self.kind = kind
-        self.stderr = stderr
-        super().__init__(message)
-
-
-_FILE_ERROR = re.compile(r"^ignoring error for (?P<path>/.*?): (?P<reason>.+)$")
-_ERROR_COUNT = re.compile(r"There were (?P<count>\d+) errors")
-
-
-def parse_file_errors(stderr: str) -> list[tuple[str, str]]:
-    """Given restic restore's stderr, return (path, reason) of each file it could not restore.
-
-    Follow-on errors of a file already named (its times could not be set because it
-    was never written) are left out.
-    """
-    errors: list[tuple[str, str]] = []
-    seen: set[str] = set()
-    for line in stderr.splitlines():
-        match = _FILE_ERROR.match(line.strip())
-        if not match:
-            continue
-        path, reason = match["path"], match["reason"].strip()
-        if path in seen:
-            continue
-        seen.add(path)
-        errors.append((path, reason))
-    return errors
+# One exception for every restic failure; the restore code knows it by this name.
+ResticFailure = ResticError
 
 
 @dataclass(frozen=True)
@@ -132,56 +58,18 @@ class Node:
 
 
 def classify(stderr: str, returncode: int | None = None) -> str:
-    """Given restic's stderr (and exit code), return the kind of failure."""
-    if returncode in _EXIT_KINDS:
-        return _EXIT_KINDS[returncode]
-    for kind, pattern in _PATTERNS:
-        if pattern.search(stderr):
-            return kind
-    return KIND_OTHER
+    """Given restic's stderr (and exit code), return the kind of failure (the seam's)."""
+    return seam.classify_error(returncode, stderr)
 
 
 def failure_line(stderr: str) -> str:
     """Given restic's stderr, return the most telling single line (no stack traces)."""
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    lock = describe_lock(stderr)
-    if lock:
-        return lock
-    files = parse_file_errors(stderr)
-    if files:
-        path, reason = files[0]
-        count = _ERROR_COUNT.search(stderr)
-        more = f" ({len(files)} files, {count['count']} errors)" if len(files) > 1 and count else ""
-        return f"{path}: {reason}{more}"
-    for _kind, pattern in _PATTERNS:
-        for line in lines:
-            if pattern.search(line) and not line.startswith("github.com/"):
-                return _strip_fatal(line)
-    for line in lines:
-        if line.startswith("Fatal:"):
-            return _strip_fatal(line)
-    return _strip_fatal(lines[-1]) if lines else "no message"
-
-
-def _strip_fatal(line: str) -> str:
-    return line.removeprefix("Fatal: ").strip()
+    return seam.reason(stderr)
 
 
 def describe_lock(stderr: str) -> str | None:
     """Given restic's lock conflict message, return who holds the lock and since when."""
-    holder = _LOCK_HOLDER.search(stderr)
-    if not holder:
-        return None
-    text = (
-        f"repository is locked by PID {holder['pid']} on {holder['host']} "
-        f"by {holder['user'].strip()}"
-    )
-    created = _LOCK_CREATED.search(stderr)
-    if created:
-        text += f", since {created['at'].strip()}"
-        if created["age"]:
-            text += f" ({created['age']})"
-    return text
+    return seam.describe_lock_conflict(stderr)
 
 
 def call(
@@ -193,18 +81,13 @@ def call(
     a quarter second per call); the restore itself always takes its lock.
     """
     try:
-        done = run(
-            repo.argv(args, no_lock=no_lock), env=repo.env(), timeout=timeout or repo.timeout,
-            secrets=repo.secrets(),
-        )
-    except CommandError as error:
-        raise ResticFailure(f"restic: {error}", KIND_OTHER) from error
-    if done.returncode != 0:
-        kind = classify(done.stderr, done.returncode)
-        raise ResticFailure(
-            f"restic {args[0]}: {failure_line(done.stderr)}", kind, done.stderr
-        )
-    return done
+        return repo.run(args, timeout=timeout, no_lock=no_lock)
+    except ResticError as error:
+        if str(error).startswith("restic"):
+            raise
+        raise ResticError(
+            f"restic {args[0]}: {error}", error.kind, error.returncode, error.stderr
+        ) from error
 
 
 def _node_time(text: str) -> datetime:
@@ -272,10 +155,7 @@ def choose_snapshot(
 
 def list_snapshots(repo: Restic) -> list[ResticSnapshot]:
     """Given a repository, return its snapshots. Raise ResticFailure if it cannot."""
-    try:
-        return parse_snapshots(call(repo, ["snapshots", "--json"], no_lock=True).stdout)
-    except ResticError as error:
-        raise ResticFailure(str(error), KIND_OTHER) from error
+    return parse_snapshots(call(repo, ["snapshots", "--json"], no_lock=True).stdout)
 
 
 def list_nodes(repo: Restic, snapshot_id: str) -> list[Node]:
@@ -409,10 +289,14 @@ def held_locks(repo: Restic, now: datetime) -> tuple[list[str], bool]:
     """
     import socket
 
-    try:
-        locks = repo.locks()
-    except ResticError as error:
-        raise ResticFailure(str(error), KIND_OTHER) from error
+    locks = repo.locks()
     hostname = socket.gethostname()
     live = [lock for lock in locks if not lock_is_stale(lock, now, hostname)]
     return [describe_holder(lock, now) for lock in live], len(live) < len(locks)
+
+
+__all__ = [
+    "KIND_DATA", "KIND_LOCKED", "KIND_MISSING_REPOSITORY", "KIND_NO_SNAPSHOT", "KIND_NO_SPACE",
+    "KIND_OTHER", "KIND_PASSWORD", "KIND_TIMEOUT", "KIND_UNREACHABLE", "Node", "ResticFailure",
+    "parse_file_errors",
+]

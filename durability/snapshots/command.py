@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING
 from durability.config.snapshots import SnapshotSettings, SourceSettings
 from durability.context import Context
 from durability.errors import DurabilityError, StateError
-from durability.model import Report, Result, unknown_report
+from durability.model import Report, Result, Status, unknown_report
 from durability.output import add_check_arguments, emit_report, record_report
+from durability.records import replace
 from durability.snapshots.evaluate import (
     CHECK,
     Policy,
@@ -49,6 +50,7 @@ examples:
   durability snapshots --format prometheus \\
       --output /var/lib/prometheus/node-exporter/durability_snapshots.prom
   durability snapshots --forget s3-customers/c1042  stop expecting a removed set
+  durability snapshots ack web-restic               accept a deliberately replaced repository
 """
 
 log = logging.getLogger(__name__)
@@ -77,10 +79,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="forget a set (or every set of a source) that was removed on purpose, so "
         "its absence is no longer CRITICAL; then run the check",
     )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION")
+    ack = actions.add_parser(
+        "ack",
+        help="accept the repository now found under a restic source as its own "
+        "(after a deliberate move or re-creation)",
+        description="Record the id of the restic repository now at SOURCE's location as "
+        "the expected one, so that `repository replaced` is no longer CRITICAL. The "
+        "snapshots and the last `restic check` of the old repository are forgotten.",
+    )
+    ack.add_argument("ack_source", metavar="SOURCE", help="the restic source's name")
 
 
-def build_source(settings: SourceSettings, defaults: SnapshotSettings) -> SnapshotSource:
-    """Given one configured source, return the gatherer of its kind."""
+def build_source(
+    settings: SourceSettings, defaults: SnapshotSettings, check_due: bool = False
+) -> SnapshotSource:
+    """Given one configured source, return the gatherer of its kind.
+
+    `check_due` asks a restic source to run `restic check` this time.
+    """
     policy = resolve_policy(settings, defaults)
     if settings.kind == "s3":
         from durability.snapshots.s3 import S3Source
@@ -97,7 +114,7 @@ def build_source(settings: SourceSettings, defaults: SnapshotSettings) -> Snapsh
     if settings.kind == "restic":
         from durability.snapshots.resticrepo import ResticSource
 
-        return ResticSource(settings, policy, binary=defaults.restic)
+        return ResticSource(settings, policy, binary=defaults.restic, check_due=check_due)
     raise DurabilityError(f"source {settings.name!r}: unknown kind {settings.kind!r}")
 
 
@@ -109,14 +126,24 @@ class Gathered:
     policy: Policy
     listing: Listing | None
     error: str | None = None
+    damaged: bool = False
 
 
-def gather_one(settings: SourceSettings, defaults: SnapshotSettings, now: datetime) -> Gathered:
-    """Gather one source; any failure becomes the reason of an UNKNOWN, never a traceback."""
+def gather_one(
+    settings: SourceSettings, defaults: SnapshotSettings, now: datetime, check_due: bool = False
+) -> Gathered:
+    """Gather one source; any failure becomes the reason of an UNKNOWN, never a traceback.
+
+    A repository that says its own data is damaged is the exception: CRITICAL.
+    """
+    from durability.snapshots.resticrepo import DamagedRepository
+
     policy = resolve_policy(settings, defaults)
     try:
-        source = build_source(settings, defaults)
+        source = build_source(settings, defaults, check_due)
         return Gathered(settings, policy, source.gather(now))
+    except DamagedRepository as error:
+        return Gathered(settings, policy, None, str(error), damaged=True)
     except DurabilityError as error:
         return Gathered(settings, policy, None, str(error))
     except ImportError as error:
@@ -127,14 +154,22 @@ def gather_one(settings: SourceSettings, defaults: SnapshotSettings, now: dateti
 
 
 def gather_all(
-    sources: Sequence[SourceSettings], defaults: SnapshotSettings, now: datetime
+    sources: Sequence[SourceSettings],
+    defaults: SnapshotSettings,
+    now: datetime,
+    checks_due: Collection[str] = (),
 ) -> list[Gathered]:
-    """Gather every source, `defaults.concurrency` at once; results in config order."""
+    """Gather every source, `defaults.concurrency` at once; results in config order.
+
+    Restic sources named in `checks_due` also run `restic check`.
+    """
     workers = max(1, min(defaults.concurrency, len(sources)))
     if workers == 1:
-        return [gather_one(s, defaults, now) for s in sources]
+        return [gather_one(s, defaults, now, s.name in checks_due) for s in sources]
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="snapshots") as pool:
-        return list(pool.map(lambda s: gather_one(s, defaults, now), sources))
+        return list(
+            pool.map(lambda s: gather_one(s, defaults, now, s.name in checks_due), sources)
+        )
 
 
 def select_sources(defaults: SnapshotSettings, names: Sequence[str]) -> tuple[SourceSettings, ...]:
@@ -175,15 +210,54 @@ def run_snapshots(ctx: Context, names: Sequence[str] = (), forget: Sequence[str]
                 continue
             notes.append(f"forgot {dropped} set(s) of {target}")
     results: list[Result] = []
-    for gathered in gather_all(sources, defaults, now):
+    due = _checks_due(store, sources, defaults, now, notes)
+    for gathered in gather_all(sources, defaults, now, due):
         name = gathered.settings.name
         if gathered.listing is None:
-            results.append(evaluate_failure(name, gathered.settings.kind, gathered.error or "?"))
+            failed = evaluate_failure(name, gathered.settings.kind, gathered.error or "?")
+            if gathered.damaged:
+                failed = replace(
+                    failed, status=Status.CRITICAL,
+                    summary=f"repository damaged: {gathered.error}",
+                )
+            results.append(failed)
             continue
+        listing = gathered.listing
+        if gathered.settings.kind == "restic":
+            from durability.snapshots.resticstate import judge_repository
+
+            listing = judge_repository(store, listing, now, notes)
         known = _known_sets(store, name, now, notes)
-        results.extend(evaluate_listing(gathered.listing, gathered.policy, now, known))
-        _remember(store, name, gathered.listing, now, notes)
+        results.extend(evaluate_listing(listing, gathered.policy, now, known))
+        _remember(store, name, listing, now, notes)
     return Report(check=CHECK, checked_at=now, results=tuple(results), notes=tuple(notes))
+
+
+def _checks_due(
+    store: Store | None,
+    sources: Sequence[SourceSettings],
+    defaults: SnapshotSettings,
+    now: datetime,
+    notes: list[str],
+) -> set[str]:
+    """Return the restic sources whose `restic check` is due this run."""
+    if not defaults.restic_check:
+        return set()
+    restic = [s for s in sources if s.kind == "restic"]
+    if not restic:
+        return set()
+    from durability.snapshots.resticstate import check_due
+
+    due = set()
+    for source in restic:
+        every = source.restic_check_every or defaults.restic_check_every
+        try:
+            if check_due(store, source.name, now, every):
+                due.add(source.name)
+        except StateError as error:
+            notes.append(f"history unreadable for {source.name}: {error}")
+            due.add(source.name)
+    return due
 
 
 def _open_store(ctx: Context, notes: list[str]) -> Store | None:
@@ -235,8 +309,40 @@ def parse_now(text: str) -> datetime:
     return moment.astimezone(UTC)
 
 
+def acknowledge(ctx: Context, name: str) -> str:
+    """Record the repository id now found under restic source `name`; return what was done.
+
+    Raise DurabilityError if the source is not a restic one, or its id cannot be read.
+    """
+    from durability.snapshots.history import acknowledge as record
+    from durability.snapshots.resticrepo import ResticSource
+
+    defaults = ctx.config().snapshots
+    [settings] = select_sources(defaults, [name])
+    if settings.kind != "restic":
+        raise DurabilityError(f"source {name} is of kind {settings.kind}; only restic "
+                              "sources have a repository id to acknowledge")
+    source = ResticSource(settings, resolve_policy(settings, defaults), binary=defaults.restic)
+    from durability.restic import ResticError
+
+    try:
+        identity = source.restic().repository_id()
+    except ResticError as error:
+        raise DurabilityError(f"cannot read the repository id of {name}: {error}") from error
+    try:
+        previous = record(ctx.store(), name, identity, ctx.now)
+    except StateError as error:
+        raise DurabilityError(f"cannot record the repository id of {name}: {error}") from error
+    if previous is None or previous == identity:
+        return f"{name}: repository id {identity[:8]} recorded"
+    return f"{name}: repository id {identity[:8]} acknowledged (replaces {previous[:8]})"
+
+
 def run(args: argparse.Namespace, ctx: Context) -> int:
     """Run the check, print the report in the chosen format, record it, return the exit code."""
+    if getattr(args, "action", None) == "ack":
+        print(acknowledge(ctx, args.ack_source))
+        return 0
     if args.now:
         ctx.now = parse_now(args.now)
     report = run_snapshots(ctx, args.source, args.forget)

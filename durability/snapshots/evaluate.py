@@ -10,7 +10,7 @@ from typing import Any
 from durability.config.snapshots import SnapshotSettings, SourceSettings
 from durability.model import Metric, Result, Status, isoformat_z, worst
 from durability.snapshots.records import BackupSet, Listing, Snapshot
-from durability.units import format_bytes, format_duration
+from durability.units import OFF, format_bytes, format_duration
 
 CHECK = "snapshots"
 # A snapshot dated further ahead than this is suspicious and never counts as fresh.
@@ -26,7 +26,7 @@ class Policy:
     max_age: float = 26 * 3600.0
     grace: float = 26 * 3600.0 / 4
     min_count: int = 1
-    max_shrink: float | None = None
+    max_shrink: float | None = 0.5
     require_encrypted: bool = False
     require_immutable: bool = False
 
@@ -42,7 +42,9 @@ def resolve_policy(source: SourceSettings, defaults: SnapshotSettings) -> Policy
         max_age=max_age,
         grace=grace if grace is not None else max_age / 4,
         min_count=source.min_count if source.min_count is not None else defaults.min_count,
-        max_shrink=source.max_shrink if source.max_shrink is not None else defaults.max_shrink,
+        max_shrink=_shrink_limit(
+            source.max_shrink if source.max_shrink is not None else defaults.max_shrink
+        ),
         require_encrypted=(
             source.require_encrypted
             if source.require_encrypted is not None
@@ -54,6 +56,11 @@ def resolve_policy(source: SourceSettings, defaults: SnapshotSettings) -> Policy
             else defaults.require_immutable
         ),
     )
+
+
+def _shrink_limit(value: float | None) -> float | None:
+    """Return the shrink limit of a policy: None when the check is off."""
+    return None if value is None or value == OFF else value
 
 
 def target_name(source: str, set_name: str) -> str:
@@ -111,6 +118,18 @@ def evaluate_set(
         **dict(listing.facts),
         **dict(backup_set.facts),
     }
+    for reason in listing.critical:
+        problems.append((Status.CRITICAL, reason))
+    if backup_set.damaged:
+        shown = ", ".join(ident[:8] for ident in backup_set.damaged)
+        problems.append(
+            (
+                Status.CRITICAL,
+                f"damaged snapshot{'s' if len(backup_set.damaged) > 1 else ''} {shown}: "
+                "restic cannot read it (data loss; not counted)",
+            )
+        )
+        data["damaged_snapshots"] = list(backup_set.damaged)
     if future:
         problems.append(
             (
@@ -174,7 +193,7 @@ def evaluate_set(
     ):
         shrink = 1 - newest.size_bytes / previous.size_bytes
         data["shrink_ratio"] = round(shrink, 6)
-        if shrink > policy.max_shrink:
+        if shrink > policy.max_shrink and newest.size_bytes > 0:
             problems.append(
                 (
                     Status.WARNING,
@@ -182,6 +201,13 @@ def evaluate_set(
                     f"{format_bytes(newest.size_bytes)}), limit {policy.max_shrink:.0%}",
                 )
             )
+    if newest is not None and newest.size_bytes == 0:
+        was = (
+            f" (previous {format_bytes(previous.size_bytes)})"
+            if previous is not None and previous.size_bytes
+            else ""
+        )
+        problems.append((Status.WARNING, f"newest snapshot holds no data{was}"))
     if policy.require_encrypted and newest is not None:
         encrypted = newest.encrypted if newest.encrypted is not None else listing.encrypted
         data["encrypted"] = encrypted
@@ -310,7 +336,7 @@ def evaluate_listing(
                 check=CHECK,
                 target=listing.source,
                 status=Status.CRITICAL,
-                summary="no snapshot at all",
+                summary="; ".join(("no snapshot at all", *listing.critical)),
                 details=tuple(listing.notes),
                 data={
                     "source": listing.source,

@@ -6,7 +6,8 @@ table only remembers which sets existed, per source, and when they were last see
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from durability.model import isoformat_z
@@ -21,6 +22,29 @@ MIGRATIONS = (
         first_seen TEXT NOT NULL,
         last_seen TEXT NOT NULL,
         PRIMARY KEY (source, set_name)
+    );
+    """,
+    """
+    CREATE TABLE restic_repositories (
+        source TEXT NOT NULL PRIMARY KEY,
+        repository_id TEXT NOT NULL,
+        first_seen TEXT NOT NULL,
+        last_seen TEXT NOT NULL,
+        other_id TEXT,
+        other_seen TEXT
+    );
+    CREATE TABLE restic_snapshot_sets (
+        source TEXT NOT NULL,
+        snapshot_id TEXT NOT NULL,
+        set_name TEXT NOT NULL,
+        PRIMARY KEY (source, snapshot_id)
+    );
+    CREATE TABLE restic_checks (
+        source TEXT NOT NULL PRIMARY KEY,
+        checked_at TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        clean_at TEXT
     );
     """,
 )
@@ -65,3 +89,131 @@ def forget(store: Store, target: str) -> int:
         else:
             cursor = store.execute("DELETE FROM snapshot_sets WHERE source = ?", (source,))
         return int(cursor.rowcount or 0)
+
+
+# --- restic repositories: identity, which set each snapshot was in, `restic check`. ---
+
+
+def check_identity(store: Store, source: str, repository_id: str, now: datetime) -> str | None:
+    """Compare a repository's id with the one recorded for `source`; record it if new.
+
+    Return None when it is the recorded one (or the first seen), else the CRITICAL
+    reason "repository replaced" (the recorded id stays until `acknowledge`).
+    """
+    store.migrate(COMPONENT, MIGRATIONS)
+    when = isoformat_z(now)
+    with store.transaction():
+        row = store.query_one(
+            "SELECT repository_id, first_seen FROM restic_repositories WHERE source = ?",
+            (source,),
+        )
+        if row is None:
+            store.execute(
+                "INSERT INTO restic_repositories (source, repository_id, first_seen, last_seen)"
+                " VALUES (?, ?, ?, ?)",
+                (source, repository_id, when, when),
+            )
+            return None
+        recorded, first_seen = str(row[0]), str(row[1])
+        if recorded == repository_id:
+            store.execute(
+                "UPDATE restic_repositories SET last_seen = ?, other_id = NULL,"
+                " other_seen = NULL WHERE source = ?",
+                (when, source),
+            )
+            return None
+        store.execute(
+            "UPDATE restic_repositories SET other_id = ?, other_seen = ? WHERE source = ?",
+            (repository_id, when, source),
+        )
+    return (
+        f"repository replaced: its id is now {repository_id[:8]}, recorded "
+        f"{recorded[:8]} since {first_seen}; if this is intended, run "
+        f"`durability snapshots ack {source}`"
+    )
+
+
+def acknowledge(store: Store, source: str, repository_id: str, now: datetime) -> str | None:
+    """Record `repository_id` as the repository of `source`; return the id it replaces."""
+    store.migrate(COMPONENT, MIGRATIONS)
+    when = isoformat_z(now)
+    with store.transaction():
+        row = store.query_one(
+            "SELECT repository_id FROM restic_repositories WHERE source = ?", (source,)
+        )
+        store.execute("DELETE FROM restic_repositories WHERE source = ?", (source,))
+        store.execute(
+            "INSERT INTO restic_repositories (source, repository_id, first_seen, last_seen)"
+            " VALUES (?, ?, ?, ?)",
+            (source, repository_id, when, when),
+        )
+        if row is not None and str(row[0]) != repository_id:
+            # The old repository's snapshots and check say nothing about the new one.
+            store.execute("DELETE FROM restic_snapshot_sets WHERE source = ?", (source,))
+            store.execute("DELETE FROM restic_checks WHERE source = ?", (source,))
+    return str(row[0]) if row is not None else None
+
+
+def place_snapshots(store: Store, source: str, ids: Iterable[str]) -> dict[str, str]:
+    """Given snapshot ids (full or short), return the set each was seen in, where known."""
+    store.migrate(COMPONENT, MIGRATIONS)
+    rows = store.query(
+        "SELECT snapshot_id, set_name FROM restic_snapshot_sets WHERE source = ?", (source,)
+    )
+    placed: dict[str, str] = {}
+    for ident in ids:
+        for snapshot_id, set_name in rows:
+            if str(snapshot_id).startswith(ident):
+                placed[ident] = str(set_name)
+                break
+    return placed
+
+
+def remember_snapshots(store: Store, source: str, sets: Mapping[str, Iterable[str]]) -> None:
+    """Record which set each snapshot id belongs to (kept for as long as it exists)."""
+    store.migrate(COMPONENT, MIGRATIONS)
+    rows = [(source, ident, name) for name, ids in sets.items() for ident in ids]
+    with store.transaction():
+        store.executemany(
+            "INSERT INTO restic_snapshot_sets (source, snapshot_id, set_name) VALUES (?, ?, ?)"
+            " ON CONFLICT (source, snapshot_id) DO NOTHING",
+            rows,
+        )
+
+
+@dataclass(frozen=True)
+class CheckRecord:
+    """The last `restic check` of a source: when, "clean" or "damaged", and why."""
+
+    checked_at: str
+    outcome: str
+    reason: str
+    clean_at: str | None
+
+
+def last_check(store: Store, source: str) -> CheckRecord | None:
+    """Return the last recorded `restic check` of `source`, if any."""
+    store.migrate(COMPONENT, MIGRATIONS)
+    row = store.query_one(
+        "SELECT checked_at, outcome, reason, clean_at FROM restic_checks WHERE source = ?",
+        (source,),
+    )
+    if row is None:
+        return None
+    return CheckRecord(str(row[0]), str(row[1]), str(row[2]), row[3] and str(row[3]))
+
+
+def record_check(store: Store, source: str, now: datetime, outcome: str, reason: str) -> None:
+    """Record the outcome of a `restic check` just run ("clean" or "damaged")."""
+    store.migrate(COMPONENT, MIGRATIONS)
+    when = isoformat_z(now)
+    clean = when if outcome == "clean" else None
+    with store.transaction():
+        store.execute(
+            "INSERT INTO restic_checks (source, checked_at, outcome, reason, clean_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (source) DO UPDATE SET"
+            " checked_at = excluded.checked_at, outcome = excluded.outcome,"
+            " reason = excluded.reason,"
+            " clean_at = COALESCE(excluded.clean_at, restic_checks.clean_at)",
+            (source, when, outcome, reason, clean),
+        )

@@ -42,6 +42,9 @@ class BackupSet:
     count: int = 0
     incomplete: tuple[Snapshot, ...] = ()
     facts: Mapping[str, Any] = field(default_factory=dict)
+    # restic: the ids of every snapshot of the set, and of damaged ones known to be its.
+    ids: tuple[str, ...] = ()
+    damaged: tuple[str, ...] = ()
 
 
 def backup_set(name: str, snapshots: list[Snapshot], facts: Mapping[str, Any]) -> BackupSet:
@@ -70,6 +73,10 @@ class Listing:
     `immutable`/`encrypted` are source-wide facts (None: the provider does not say),
     with `immutable_detail` saying why. `problems` are source-wide findings that are
     WARNINGs by themselves (a stale lock), `notes` are facts shown as details.
+    `critical` are source-wide findings that make every set CRITICAL (the repository
+    replaced, damage found by `restic check`, a damaged snapshot of unknown set).
+    `damaged` are ids of snapshots the provider lists as unreadable, not yet placed in
+    a set; `identity` is the repository's own id where it has one (restic).
     """
 
     source: str
@@ -81,6 +88,9 @@ class Listing:
     problems: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     facts: Mapping[str, Any] = field(default_factory=dict)
+    critical: tuple[str, ...] = ()
+    damaged: tuple[str, ...] = ()
+    identity: str | None = None
 
 
 class SnapshotSource(Protocol):

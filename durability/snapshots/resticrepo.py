@@ -16,7 +16,14 @@ from typing import Any
 from durability.config.snapshots import SourceSettings
 from durability.errors import ProbeError
 from durability.model import isoformat_z
-from durability.restic import Restic, ResticError, ResticLock, ResticSnapshot, lock_is_stale
+from durability.restic import (
+    DAMAGED,
+    Restic,
+    ResticError,
+    ResticLock,
+    ResticSnapshot,
+    lock_is_stale,
+)
 from durability.s3client import read_secret
 from durability.snapshots.evaluate import Policy
 from durability.snapshots.records import BackupSet, Listing, Snapshot
@@ -70,12 +77,14 @@ class ResticSource:
         policy: Policy,
         binary: str = "restic",
         restic_factory: Callable[..., Restic] = Restic,
+        check_due: bool = False,
     ) -> None:
         self.name = settings.name
         self.settings = settings
         self.policy = policy
         self.binary = binary
         self.restic_factory = restic_factory
+        self.check_due = check_due
 
     def restic(self) -> Restic:
         """Return the wrapper for this repository (S3 credentials from the secret file)."""
@@ -95,6 +104,7 @@ class ResticSource:
             extra_env=extra_env,
             cacert=settings.ca_bundle,
             timeout=settings.timeout * 10,
+            retry_budget=settings.timeout,
         )
 
     def gather(self, now: datetime) -> Listing:
@@ -102,11 +112,17 @@ class ResticSource:
         restic = self.restic()
         try:
             version = restic.version()
-            snapshots = restic.snapshots()
+            identity = restic.repository_id()
+            # Read without the cache: a cached snapshot file hides its damage.
+            snapshots, damaged = restic.listing(no_cache=True)
             groups = group_snapshots(snapshots)
             sets = {name: self._backup_set(restic, name, items) for name, items in groups.items()}
         except ResticError as error:
-            raise ProbeError(f"restic repository {self.settings.repository}: {error}") from error
+            text = f"restic repository {self.settings.repository}: {error}"
+            if error.kind == DAMAGED:
+                raise DamagedRepository(text) from error
+            raise ProbeError(text) from error
+        check = self._check(restic) if self.check_due else None
         lock_notes: list[str] = []
         try:
             locks = restic.locks()
@@ -117,6 +133,7 @@ class ResticSource:
         stale = [lock for lock in locks if lock_is_stale(lock, now, hostname)]
         facts: dict[str, Any] = {
             "repository": self.settings.repository,
+            "repository_id": identity,
             "restic_version": ".".join(str(n) for n in version),
             "locks": [
                 {
@@ -147,8 +164,29 @@ class ResticSource:
             encrypted=True,
             problems=tuple(describe_lock(lock, now) for lock in stale),
             notes=notes,
-            facts=facts,
+            facts={**facts, **({"check": check} if check is not None else {})},
+            damaged=tuple(damaged),
+            identity=identity,
         )
+
+    def _check(self, restic: Restic) -> dict[str, Any]:
+        """Run `restic check` (no --read-data); return its outcome as facts.
+
+        "clean", "damaged" (with the first error) or "not run" (with why: a lock held
+        by the provider's own job, an unreachable backend), never raised.
+        """
+        import time
+
+        started = time.monotonic()
+        timeout = max(self.settings.timeout * 60, 3600.0)
+        try:
+            found = restic.check(timeout=timeout)
+        except ResticError as error:
+            return {"outcome": "not run", "reason": str(error)}
+        seconds = round(time.monotonic() - started, 3)
+        if found is None:
+            return {"outcome": "clean", "reason": "no errors", "seconds": seconds}
+        return {"outcome": "damaged", "reason": found, "seconds": seconds}
 
     def _backup_set(self, restic: Restic, name: str, items: list[ResticSnapshot]) -> BackupSet:
         newest = items[-2:]
@@ -166,4 +204,9 @@ class ResticSource:
             snapshots=tuple(sized),
             count=len(items),
             facts={"host": first.hostname, "paths": list(first.paths), "tags": list(first.tags)},
+            ids=tuple(item.id for item in items),
         )
+
+
+class DamagedRepository(ProbeError):
+    """restic says the repository's own data is damaged (CRITICAL, not UNKNOWN)."""

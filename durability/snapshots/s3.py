@@ -9,6 +9,7 @@ each key is the backup, delete markers and older versions are counted.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -166,6 +167,26 @@ def iter_versions(client: Any, bucket: str, prefix: str) -> Iterator[tuple[str, 
                 yield "deleted", ObjectEntry(item["Key"], _utc(item["LastModified"]), 0)
 
 
+SIDECAR_SUFFIXES = (".sha256",)
+
+
+def is_sidecar(key: str) -> bool:
+    """Return True for a checksum sidecar (`*.sha256`): never a snapshot by itself."""
+    return key.lower().endswith(SIDECAR_SUFFIXES)
+
+
+def _without_sidecars(
+    entries: Iterator[tuple[str, ObjectEntry]], seen: Counter[str]
+) -> Iterator[tuple[str, ObjectEntry]]:
+    """Yield the entries that are not checksum sidecars, counting the sidecars in `seen`."""
+    for state, entry in entries:
+        if is_sidecar(entry.key):
+            if state == "current":
+                seen["count"] += 1
+            continue
+        yield state, entry
+
+
 def group_entries(
     entries: Iterator[tuple[str, ObjectEntry]], prefix: str, pattern: str | None
 ) -> tuple[dict[str, SetAccumulator], int]:
@@ -258,8 +279,13 @@ class S3Source:
             )
         else:
             entries = (("current", e) for e in iter_objects(client, bucket, settings.prefix))
-        accumulators, unmatched = group_entries(entries, settings.prefix, settings.group_by)
+        sidecars: Counter[str] = Counter()
+        accumulators, unmatched = group_entries(
+            _without_sidecars(entries, sidecars), settings.prefix, settings.group_by
+        )
         notes: list[str] = []
+        if sidecars["count"]:
+            facts["checksum_sidecars"] = sidecars["count"]
         if unmatched:
             notes.append(f"{unmatched} object(s) under the prefix do not match group_by, ignored")
             facts["unmatched_objects"] = unmatched

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from durability.helper.cli import main
-from tests.conftest import CliResult
+from tests.conftest import CliResult, ResticBinary
 
 
 def _sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -60,8 +60,12 @@ def tree_state(root: Path) -> dict[str, tuple[int, int, int]]:
 
 
 @pytest.fixture
-def loop_disk(tmp_path: Path) -> Iterator[Callable[..., LoopDisk]]:
+def loop_disk(
+    tmp_path: Path, restic_binary: ResticBinary
+) -> Iterator[Callable[..., LoopDisk]]:
     """Return a factory of mounted loop disks; every one is unmounted and detached after.
+
+    Tests on loop disks copy with a real restic: they run once per restic version.
 
     Skips with the reason when this machine cannot do loop mounts (not root, no loop
     devices, or a kernel without the filesystem).

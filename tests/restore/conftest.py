@@ -13,6 +13,7 @@ import pytest
 
 from durability.execute import run
 from durability.restore.demo import build_demo_repository, write_example_data
+from tests.conftest import ResticBinary
 
 
 @dataclass(frozen=True)
@@ -61,10 +62,14 @@ def _copy(template: Repo, folder: Path) -> Repo:
 
 
 @pytest.fixture(scope="session")
-def small_template(tmp_path_factory: pytest.TempPathFactory) -> Repo:
-    """A repository of ~1.5 MiB of example data, built once per session."""
-    root = tmp_path_factory.mktemp("restic-small")
-    demo = build_demo_repository(str(root / "repo"), str(root / "password"))
+def small_template(
+    tmp_path_factory: pytest.TempPathFactory, restic_binary: ResticBinary
+) -> Repo:
+    """A repository of ~1.5 MiB of example data, built once per session and restic version."""
+    root = tmp_path_factory.mktemp(f"restic-small-{restic_binary.version}")
+    demo = build_demo_repository(
+        str(root / "repo"), str(root / "password"), restic=str(restic_binary)
+    )
     return Repo(Path(demo.repository), Path(demo.password_file), Path(demo.data_dir),
                 demo.snapshot_id)
 
@@ -76,14 +81,18 @@ def small_repo(small_template: Repo, tmp_path: Path) -> Repo:
 
 
 @pytest.fixture(scope="session")
-def large_template(tmp_path_factory: pytest.TempPathFactory) -> Repo:
+def large_template(
+    tmp_path_factory: pytest.TempPathFactory, restic_binary: ResticBinary
+) -> Repo:
     """A repository of ~96 MiB of random data, for restores that take a while."""
-    root = tmp_path_factory.mktemp("restic-large")
+    root = tmp_path_factory.mktemp(f"restic-large-{restic_binary.version}")
     data = root / "data"
     data.mkdir()
     for number in range(12):
         (data / f"blob{number:02d}.bin").write_bytes(os.urandom(8 * 1024 * 1024))
-    demo = build_demo_repository(str(root / "repo"), str(root / "password"), str(data))
+    demo = build_demo_repository(
+        str(root / "repo"), str(root / "password"), str(data), restic=str(restic_binary)
+    )
     return Repo(Path(demo.repository), Path(demo.password_file), data, demo.snapshot_id)
 
 

@@ -84,7 +84,7 @@ def test_parse_file_errors_one_per_file_and_failure_line_counts() -> None:
 
 def test_failure_line_lock_names_holder() -> None:
     line = ops.failure_line(LOCKED_STDERR)
-    assert line.startswith("repository is locked by PID 4242 on web1 by backup")
+    assert line.startswith("repository is locked exclusively by PID 4242 on web1 by backup")
     assert "1m0.5s ago" in line
 
 

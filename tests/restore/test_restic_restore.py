@@ -64,7 +64,10 @@ def test_restore_test_corrupted_tree_pack_critical(
     result = cli("--config", restore_config(small_repo), "restore-test", "--format", "json")
     assert result.code == 2, result.stdout + result.stderr
     assert _json(result)["status"] == "CRITICAL"
-    assert "ciphertext verification failed" in _json(result)["summary"]
+    # restic 0.18.0 crashes in its tree walker on this damage instead of naming it.
+    summary = _json(result)["summary"]
+    assert ("ciphertext verification failed" in summary
+            or "restic crashed while reading the snapshot's trees" in summary), summary
     assert scratch_leftovers(tmp_path) == []
 
 

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import ResticBinary
+
 
 @dataclass
 class ResticRepo:
@@ -69,13 +71,16 @@ PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture(scope="session")
-def restic_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Return an empty initialised repository, made once: `init` spends seconds on its KDF."""
-    base = tmp_path_factory.mktemp("restic-template")
+def restic_template(
+    tmp_path_factory: pytest.TempPathFactory, restic_binary: ResticBinary
+) -> Path:
+    """Return an empty initialised repository, made once per restic version: `init`
+    spends seconds on its KDF."""
+    base = tmp_path_factory.mktemp(f"restic-template-{restic_binary.version}")
     password = base / "pw"
     password.write_text(PASSWORD + "\n")
     subprocess.run(
-        ["restic", "init", "-q"], check=True, stdin=subprocess.DEVNULL, capture_output=True,
+        [str(restic_binary), "init", "-q"], check=True, stdin=subprocess.DEVNULL, capture_output=True,
         env={**os.environ, "RESTIC_REPOSITORY": str(base / "repo"),
              "RESTIC_PASSWORD_FILE": str(password)},
     )

@@ -90,8 +90,29 @@ def test_evaluate_set_shrunk_within_limit_is_ok() -> None:
     assert result.status is Status.OK
 
 
-def test_evaluate_set_no_shrink_limit_ignores_shrink() -> None:
-    assert one(snap(25, size=1000), snap(1, size=1)).status is Status.OK
+def test_evaluate_set_shrink_off_ignores_shrink() -> None:
+    assert one(snap(25, size=1000), snap(1, size=1),
+               policy=Policy(max_shrink=None)).status is Status.OK
+
+
+def test_evaluate_set_default_policy_shrink_beyond_half_is_warning() -> None:
+    result = one(snap(25, size=1000), snap(1, size=400))
+    assert result.status is Status.WARNING
+    assert "shrank 60% (1000 B -> 400 B), limit 50%" in result.summary
+
+
+def test_evaluate_set_collapse_to_no_data_is_warning_even_with_shrink_off() -> None:
+    result = one(snap(25, size=1000), snap(1, size=0), policy=Policy(max_shrink=None))
+    assert result.status is Status.WARNING
+    assert result.summary == "newest snapshot holds no data (previous 1000 B)"
+
+
+def test_resolve_policy_defaults_max_shrink_half_and_off_turns_it_off() -> None:
+    defaults = SnapshotSettings()
+    source = SourceSettings(name="a", kind="restic")
+    assert resolve_policy(source, defaults).max_shrink == 0.5
+    off = SourceSettings(name="a", kind="restic", max_shrink=float("inf"))
+    assert resolve_policy(off, defaults).max_shrink is None
 
 
 def test_evaluate_set_fewer_than_min_count_is_warning() -> None:
