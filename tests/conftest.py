@@ -142,3 +142,16 @@ def _private_config_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     import os
 
     os.environ["DURABILITY_CACHE_DIR"] = str(tmp_path_factory.mktemp("config-cache"))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_umask() -> Iterator[None]:
+    """Create test files as an operator keeps secrets: not readable by other users.
+
+    Secret files open to other users are refused, so the tests write theirs as a
+    careful operator would (umask 077). Tests of the modes durability itself creates
+    set their own umask.
+    """
+    previous = os.umask(0o077)
+    yield
+    os.umask(previous)
