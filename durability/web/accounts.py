@@ -10,8 +10,10 @@ restarts and is shared by every service on one PostgreSQL:
 - `web_sessions`: one row per login; the cookie holds a random id, the table its
   SHA-256. Logout deletes the row; removing a user or changing a password deletes all
   of that user's rows.
-- `web_login_failures`: failed logins per client address and per user name, for the
-  throttle (`THROTTLE_FAILURES` within `THROTTLE_WINDOW` seconds).
+- `web_login_failures`: login attempts per client address and per user name, for the
+  throttle (`THROTTLE_FAILURES` within `THROTTLE_WINDOW` seconds). An attempt counts
+  from before its password is checked (so concurrent guesses cannot slip past the
+  limit) and is forgotten when it succeeds.
 - `fleet_nodes`: nodes made with `durability nodes add`, with the SHA-256 of their
   token (the token itself is shown once and never stored).
 """
@@ -61,7 +63,8 @@ MIGRATIONS = (
         id {id},
         scope TEXT NOT NULL,
         subject TEXT NOT NULL,
-        at TEXT NOT NULL
+        at TEXT NOT NULL,
+        attempt TEXT NOT NULL
     );
     CREATE INDEX web_login_failures_subject ON web_login_failures (scope, subject, at);
     CREATE TABLE fleet_nodes (
@@ -311,35 +314,43 @@ def end_sessions(store: Store, name: str) -> None:
 
 
 # -- login throttle -----------------------------------------------------------------------
-def login_wait(store: Store, address: str, name: str, now: datetime) -> int:
-    """Return the seconds a login from `address` for `name` must wait (0: go ahead)."""
+def claim_attempt(store: Store, address: str, name: str, now: datetime) -> tuple[int, str]:
+    """Count a login attempt from `address` for `name`, unless it must wait.
+
+    Return (seconds to wait, "") when the address or the name has had
+    `THROTTLE_FAILURES` attempts within the window (nothing is counted then), else
+    (0, attempt id); pass the id to `forget_attempt` when the password was right.
+    """
+    from durability.remind.records import parse_time
+
     _migrate(store)
     since = isoformat_z(now - timedelta(seconds=THROTTLE_WINDOW))
-    wait = 0
-    for scope, subject in (("address", address), ("user", name)):
-        row = store.query_one(
-            "SELECT COUNT(*), MIN(at) FROM web_login_failures"
-            " WHERE scope = ? AND subject = ? AND at >= ?", (scope, subject, since))
-        if row and int(row[0]) >= THROTTLE_FAILURES and row[1]:
-            from durability.remind.records import parse_time
-
-            oldest = parse_time(row[1])
+    subjects = (("address", address), ("user", name[:MAX_NAME_LENGTH * 2]))
+    with store.transaction():
+        store.execute("DELETE FROM web_login_failures WHERE at < ?", (since,))
+        wait = 0
+        for scope, subject in subjects:
+            row = store.query_one(
+                "SELECT COUNT(*), MIN(at) FROM web_login_failures"
+                " WHERE scope = ? AND subject = ? AND at >= ?", (scope, subject, since))
+            oldest = parse_time(row[1]) if row and int(row[0]) >= THROTTLE_FAILURES else None
             if oldest is not None:
                 left = (oldest + timedelta(seconds=THROTTLE_WINDOW) - now).total_seconds()
                 wait = max(wait, int(left) + 1)
-    return wait
-
-
-def note_failed_login(store: Store, address: str, name: str, now: datetime) -> None:
-    """Count one failed login against the address and the user name."""
-    _migrate(store)
-    stamp = isoformat_z(now)
-    with store.transaction():
-        store.execute("DELETE FROM web_login_failures WHERE at < ?",
-                      (isoformat_z(now - timedelta(seconds=THROTTLE_WINDOW)),))
+        if wait:
+            return wait, ""
+        attempt = secrets.token_hex(8)
         store.executemany(
-            "INSERT INTO web_login_failures (scope, subject, at) VALUES (?, ?, ?)",
-            [("address", address, stamp), ("user", name[:MAX_NAME_LENGTH * 2], stamp)])
+            "INSERT INTO web_login_failures (scope, subject, at, attempt) VALUES (?, ?, ?, ?)",
+            [(scope, subject, isoformat_z(now), attempt) for scope, subject in subjects])
+    return 0, attempt
+
+
+def forget_attempt(store: Store, attempt: str) -> None:
+    """Forget a login attempt that succeeded (it no longer counts against anyone)."""
+    _migrate(store)
+    with store.transaction():
+        store.execute("DELETE FROM web_login_failures WHERE attempt = ?", (attempt,))
 
 
 # -- fleet nodes --------------------------------------------------------------------------

@@ -6,9 +6,12 @@ removing a user or changing a password ends all of theirs. The cookie is HttpOnl
 SameSite=Strict and, when `web.base_url` is HTTPS, Secure. Unauthenticated requests are
 sent to the login form.
 
-Failed logins are counted per client address and per user name in the store; above
+Login attempts are counted per client address and per user name in the store; above
 `accounts.THROTTLE_FAILURES` within the window the answer is 429 at once (no password
-is checked and no worker waits). Each failure is logged with the user name and the
+is checked and no worker waits). At most `PASSWORD_CHECKS` password checks (scrypt,
+tens of milliseconds of CPU each) run at a time; a login arriving while they are busy
+is answered 429 with Retry-After: 1 instead of queueing, so the server's workers stay
+free for the customer links. Each failure is logged with the user name and the
 address, never the password. Login and logout POSTs coming from another site (by their
 Origin or Referer) are refused.
 """
@@ -16,6 +19,7 @@ Origin or Referer) are refused.
 from __future__ import annotations
 
 import logging
+import threading
 from html import escape
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
@@ -38,6 +42,9 @@ log = logging.getLogger(__name__)
 
 COOKIE = "durability_session"
 COOKIE_PATH = "/"
+# Password checks running at once, over all of this process's workers.
+PASSWORD_CHECKS = 1
+_checking = threading.BoundedSemaphore(PASSWORD_CHECKS)
 
 
 def parse_users(text: str, source: str = "users file") -> dict[str, str]:
@@ -192,17 +199,24 @@ def do_login(request: Request, web: Web) -> Response:
     password = request.form.get("password", "")
     address = request.remote_addr or "unknown"
     store, now = web.store(), web.now()
-    wait = accounts.login_wait(store, address, name, now)
-    if wait:
-        log.warning("status page login throttled: user %r from %s", name, address)
-        throttled = login_page(f"Too many failed logins; try again in {wait} seconds.",
-                               next_url, status=429)
-        throttled.headers["Retry-After"] = str(wait)
-        return throttled
-    if len(password) > accounts.MAX_PASSWORD_LENGTH or not _authenticate(web, name, password):
-        accounts.note_failed_login(store, address, name, now)
+    if not _checking.acquire(blocking=False):
+        log.warning("status page login refused while busy: user %r from %s", name, address)
+        return _throttled(1, next_url, "The server is checking other logins; try again "
+                                       "in a second.")
+    try:
+        wait, attempt = accounts.claim_attempt(store, address, name, now)
+        if wait:
+            log.warning("status page login throttled: user %r from %s", name, address)
+            return _throttled(wait, next_url,
+                              f"Too many failed logins; try again in {wait} seconds.")
+        valid = (len(password) <= accounts.MAX_PASSWORD_LENGTH
+                 and _authenticate(web, name, password))
+    finally:
+        _checking.release()
+    if not valid:
         log.warning("status page login failed: user %r from %s", name, address)
         return login_page("Wrong user name or password.", next_url, status=401)
+    accounts.forget_attempt(store, attempt)
     log.info("status page login: user %r from %s", name, address)
     lifetime = web.config.status.session_lifetime
     response: Response = redirect(next_url, code=303)
@@ -211,6 +225,12 @@ def do_login(request: Request, web: Web) -> Response:
         max_age=int(lifetime), path=COOKIE_PATH, httponly=True,
         samesite="Strict", secure=web.config.web.base_url.startswith("https://"),
     )
+    return response
+
+
+def _throttled(wait: int, next_url: str, message: str) -> Response:
+    response = login_page(message, next_url, status=429)
+    response.headers["Retry-After"] = str(wait)
     return response
 
 
