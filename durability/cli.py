@@ -43,6 +43,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("durability.service.command", "the scheduled service (all jobs, one process)"),
     "history": ("durability.commands.history", "past results from the state store"),
     "config": ("durability.commands.config", "validate | sample"),
+    "users": ("durability.web.users_command", "add | remove | list: status-page accounts"),
+    "nodes": ("durability.web.nodes_command", "add | remove | list: fleet node tokens"),
 }
 
 EPILOG = """\

@@ -27,14 +27,12 @@ def fleet_payload(report: Report, node: str) -> bytes:
 
 def read_token(path: str) -> str:
     """Given the path of a token file, return the token. Raise ProbeError if unusable."""
+    from durability.secrets import SecretFileError, read_secret_text
+
     try:
-        with open(path, encoding="utf-8") as handle:
-            token = handle.read().strip()
-    except (OSError, UnicodeDecodeError) as error:
-        raise ProbeError(f"cannot read fleet token file {path}: {error}") from error
-    if not token:
-        raise ProbeError(f"fleet token file {path} is empty")
-    return token
+        return read_secret_text(path, "schedule.report_token_file")
+    except SecretFileError as error:
+        raise ProbeError(str(error)) from error
 
 
 def send_report(

@@ -224,7 +224,8 @@ def write_output(text: str, path: str) -> None:
     """Write text to path atomically: a temporary file in the same folder, then rename.
 
     The Prometheus textfile collector may read at any moment; it must never see half a
-    file. Raise OSError if the folder is not writable.
+    file. The file is mode 0640, in the group of its folder. Raise OSError if the folder
+    is not writable.
     """
     import tempfile
 
@@ -235,7 +236,11 @@ def write_output(text: str, path: str) -> None:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
+        # Not for other users: readable by the owner and the textfile folder's group
+        # (node_exporter's group when the folder is its own).
+        with contextlib.suppress(OSError):
+            os.chown(tmp, -1, os.stat(folder).st_gid)
+        os.chmod(tmp, 0o640)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -21,17 +21,14 @@ DEFAULT_REGION = "us-east-1"
 _shared_loader: Any = None
 
 
-def read_secret(path: str) -> str:
-    """Given a secret file path, return its first line. Raise ProbeError (without content)."""
+def read_secret(path: str, key: str = "secret_access_key_file") -> str:
+    """Given a secret file path, return the secret. Raise ProbeError (without content)."""
+    from durability.secrets import SecretFileError, read_secret_text
+
     try:
-        with open(path, encoding="utf-8") as handle:
-            secret = handle.readline().strip()
-    except (OSError, UnicodeDecodeError) as error:
-        reason = error.strerror if isinstance(error, OSError) and error.strerror else "unreadable"
-        raise ProbeError(f"cannot read secret file {path}: {reason}") from error
-    if not secret:
-        raise ProbeError(f"secret file {path} is empty")
-    return secret
+        return read_secret_text(path, key)
+    except SecretFileError as error:
+        raise ProbeError(str(error)) from error
 
 
 def client_config(source: SourceSettings) -> Any:

@@ -229,3 +229,16 @@ def _restic_first_on_path(
         return
     binary: ResticBinary = request.getfixturevalue("restic_binary")
     monkeypatch.setenv("PATH", f"{binary.folder}{os.pathsep}{os.environ.get('PATH', '')}")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_umask() -> Iterator[None]:
+    """Create test files as an operator keeps secrets: not readable by other users.
+
+    Secret files open to other users are refused, so the tests write theirs as a
+    careful operator would (umask 077). Tests of the modes durability itself creates
+    set their own umask.
+    """
+    previous = os.umask(0o077)
+    yield
+    os.umask(previous)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import stat
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ from durability.execute import run
 log = logging.getLogger(__name__)
 
 MARKER_NAME = ".durability-helper"
+# A marker is a few hundred bytes of JSON; anything larger is not ours.
+MAX_MARKER_BYTES = 4096
 
 
 @dataclass(frozen=True)
@@ -308,11 +311,14 @@ def _statvfs_read_only(path: str) -> bool:
 def read_marker(mountpoint: str) -> Marker | None:
     """Return the marker at the root of a mounted filesystem, or None if it has none.
 
-    A damaged or unreadable marker counts as none: such a disk is never written.
+    A damaged or unreadable marker counts as none: such a disk is never written. The
+    marker is opened without following a symbolic link and without waiting (a FIFO or
+    device never blocks or floods the helper), and must be a regular file of at most
+    `MAX_MARKER_BYTES`.
     """
     path = Path(mountpoint, MARKER_NAME)
     try:
-        return parse_marker(path.read_text(encoding="utf-8"))
+        return parse_marker(_read_marker_text(path))
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as error:
@@ -320,14 +326,20 @@ def read_marker(mountpoint: str) -> Marker | None:
         return None
 
 
-def list_volumes(
-    proc_root: str = "/proc", sys_root: str = "/sys", *, use_udev: bool | None = None
-) -> list[Volume]:
-    """Return every mounted block-device filesystem with its identity."""
-    return [
-        describe(entry, use_udev=use_udev, sys_root=sys_root)
-        for entry in filesystem_mounts(read_mountinfo(proc_root))
-    ]
+def _read_marker_text(path: Path) -> str:
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError("not a regular file")
+        if info.st_size > MAX_MARKER_BYTES:
+            raise ValueError(f"larger than {MAX_MARKER_BYTES} bytes")
+        data = os.read(fd, MAX_MARKER_BYTES + 1)
+    finally:
+        os.close(fd)
+    if len(data) > MAX_MARKER_BYTES:
+        raise ValueError(f"larger than {MAX_MARKER_BYTES} bytes")
+    return data.decode("utf-8")
 
 
 @dataclass(frozen=True)
@@ -349,8 +361,9 @@ def find_enrolled(
     """Given enrolled (disk_id, fs_uuid) pairs, return the ones mounted and notes.
 
     A mount counts only if its marker names an enrolled disk id and its filesystem
-    UUID is that disk's. Filesystems without a marker are not probed at all. The notes
-    say why a disk with a marker was passed over.
+    UUID is that disk's; a filesystem whose UUID cannot be read is passed over (a marker
+    alone is easily copied). Filesystems without a marker are not probed at all. The
+    notes say why a disk with a marker was passed over.
     """
     wanted = dict(enrolled)
     present: list[Present] = []
@@ -361,18 +374,19 @@ def find_enrolled(
         if marker is None or marker.disk_id not in wanted or marker.disk_id in seen:
             continue
         volume = describe(entry, use_udev=use_udev, sys_root=sys_root)
-        if volume.fs_uuid and volume.fs_uuid != wanted[marker.disk_id]:
+        if not volume.fs_uuid:
+            notes.append(
+                f"cannot read the filesystem UUID of {volume.device} on {entry.mountpoint}: "
+                "left untouched (run the helper as root, or where udev runs)"
+            )
+            continue
+        if volume.fs_uuid != wanted[marker.disk_id]:
             notes.append(
                 f"{entry.mountpoint} carries the marker of an enrolled disk but its "
                 f"filesystem UUID is {volume.fs_uuid}, not {wanted[marker.disk_id]}: "
                 "left untouched (a copied disk?)"
             )
             continue
-        if not volume.fs_uuid:
-            notes.append(
-                f"cannot read the filesystem UUID of {volume.device}; "
-                f"trusting the marker on {entry.mountpoint}"
-            )
         seen.add(marker.disk_id)
         present.append(Present(marker.disk_id, volume, marker))
     return present, notes

@@ -156,7 +156,9 @@ def render_reminder(planned: Planned, sender: Sender, now: datetime) -> Message:
     unsubscribe = [f"<{links['unsubscribe_url']}>"]
     if sender.unsubscribe_mailto:
         unsubscribe.append(
-            f"<mailto:{sender.unsubscribe_mailto}?subject={quote('unsubscribe ' + customer.id)}>")
+            # The subject carries the opaque unsubscribe token, never the customer id.
+            f"<mailto:{sender.unsubscribe_mailto}?subject="
+            f"{quote('unsubscribe ' + links['unsubscribe_url'].rpartition('/')[2])}>")
     message["List-Unsubscribe"] = ", ".join(unsubscribe)
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message["Auto-Submitted"] = "auto-generated"

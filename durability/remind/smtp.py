@@ -49,13 +49,11 @@ def read_password(path: str | None) -> str | None:
 
     Raise DurabilityError naming the file (never its content) if it cannot be read.
     """
+    from durability.secrets import read_secret_text
+
     if not path:
         return None
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read().strip()
-    except (OSError, UnicodeDecodeError) as error:
-        raise DurabilityError(f"At 'smtp.password_file': cannot read {path}: {error}") from error
+    return read_secret_text(path, "smtp.password_file")
 
 
 class SmtpSession:

@@ -264,12 +264,10 @@ def rotating_subset(spec: str, now: datetime) -> str:
 
 
 def password_file_usable(path: str) -> str | None:
-    """Given a password file path, return a problem sentence or None if readable."""
-    if not os.path.isfile(path):
-        return f"password file {path} does not exist"
-    if not os.access(path, os.R_OK):
-        return f"password file {path} is not readable"
-    return None
+    """Given a password file path, return a problem sentence or None if usable."""
+    from durability.secrets import check_secret_file
+
+    return check_secret_file(path, "password_file")
 
 
 def describe_holder(lock: ResticLock, now: datetime) -> str:

@@ -88,14 +88,13 @@ def restic_for(source: SourceSettings, program: str = "restic") -> Restic:
     if source.access_key_id:
         env["AWS_ACCESS_KEY_ID"] = source.access_key_id
     if source.secret_access_key_file:
+        from durability.secrets import SecretFileError, read_secret_text
+
         try:
-            with open(source.secret_access_key_file, encoding="utf-8") as handle:
-                env["AWS_SECRET_ACCESS_KEY"] = handle.read().strip()
-        except OSError as error:
-            raise Stop(
-                Status.UNKNOWN,
-                f"cannot read {source.secret_access_key_file}: {error.strerror or error}",
-            ) from error
+            env["AWS_SECRET_ACCESS_KEY"] = read_secret_text(
+                source.secret_access_key_file, "secret_access_key_file")
+        except SecretFileError as error:
+            raise Stop(Status.UNKNOWN, str(error)) from error
     if source.region:
         env["AWS_DEFAULT_REGION"] = source.region
     if source.profile:

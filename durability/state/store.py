@@ -281,7 +281,9 @@ def open_sqlite(path: str, timeout: float = 10.0) -> Store:
     """
     try:
         folder = os.path.dirname(os.path.abspath(path))
-        os.makedirs(folder, mode=0o750, exist_ok=True)
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        # Created owner-only (SQLite gives its -wal and -shm files the same mode).
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
         connection = sqlite3.connect(path, timeout=timeout, isolation_level=None)
         connection.isolation_level = None
         connection.execute("PRAGMA journal_mode=WAL")

@@ -10,7 +10,9 @@ the server's worker threads), and the clock.
 from __future__ import annotations
 
 import importlib
+import json
 import logging
+import re
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -32,6 +34,25 @@ ROUTE_MODULES: tuple[str, ...] = (
     "durability.web.status",
     "durability.web.fleet",
 )
+
+# Request body caps by path prefix (413 above them; nothing from a refused request is
+# read or stored). Customer links take a form post or a helper receipt; the fleet
+# endpoint takes one node's report.
+BODY_LIMITS: tuple[tuple[str, int], ...] = (
+    ("/l/", 16 * 1024),
+    ("/fleet/", 2 * 1024 * 1024),
+)
+DEFAULT_BODY_LIMIT = 64 * 1024
+# The deepest JSON nesting any endpoint accepts.
+MAX_JSON_DEPTH = 32
+# Every page: no framing by other sites. Pages with forms (login, links) and the
+# plain pages get the strict policy below; others may set their own.
+FRAME_POLICY = "frame-ancestors 'none'"
+STRICT_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
+              "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+_TOKEN_PATH = re.compile(r"^(/l/[a-z]+/)[^/]+")
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_JSON_BRACKET = re.compile(rb"[\[\]{}]")
 
 Handler = Callable[..., "Response"]
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -79,6 +100,63 @@ def collect_rules(modules: Iterable[str] = ROUTE_MODULES) -> list[Any]:
     return rules
 
 
+def body_limit(path: str) -> int:
+    """Given a request path, return the largest body it accepts, in bytes."""
+    for prefix, limit in BODY_LIMITS:
+        if path.startswith(prefix):
+            return limit
+    return DEFAULT_BODY_LIMIT
+
+
+def redact_path(path: str) -> str:
+    """Given a request path, return it with any link token replaced, for logs."""
+    return _TOKEN_PATH.sub(r"\1<token>", path)
+
+
+def load_json(body: bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """Given a request body, return its JSON value.
+
+    Raise ValueError if it is not UTF-8 JSON or nests deeper than `max_depth` (checked
+    before parsing, so no input can exhaust the parser's recursion).
+    """
+    depth = deepest = 0
+    for match in _JSON_BRACKET.finditer(_JSON_STRING.sub(b"", body)):
+        depth += 1 if match.group() in (b"[", b"{") else -1
+        if depth > deepest:
+            deepest = depth
+            if deepest > max_depth:
+                raise ValueError(f"JSON nested deeper than {max_depth} levels")
+    try:
+        return json.loads(body)
+    except RecursionError as error:  # pragma: no cover - the scan above stops it first
+        raise ValueError(f"JSON nested deeper than {max_depth} levels") from error
+
+
+def same_origin(request: Request, base_url: str) -> bool:
+    """Return False if a browser says the request comes from another site.
+
+    The Origin header (else the Referer's origin) must be this server's own address as
+    the request names it, or the origin of `web.base_url`. A request with neither
+    header (not from a browser form) passes; browsers send Origin with every POST.
+    """
+    from urllib.parse import urlsplit
+
+    claimed = request.headers.get("Origin")
+    if not claimed:
+        referer = request.headers.get("Referer")
+        if not referer:
+            return True
+        parts = urlsplit(referer)
+        claimed = f"{parts.scheme}://{parts.netloc}"
+    if claimed == "null":
+        return False
+    claimed = claimed.rstrip("/").lower()
+    base = urlsplit(base_url)
+    allowed = {f"{request.scheme}://{request.host}".lower(),
+               f"{base.scheme}://{base.netloc}".lower()}
+    return claimed in allowed
+
+
 def make_app(
     config: Config,
     store_factory: Callable[[], Store],
@@ -89,7 +167,7 @@ def make_app(
 
     `clock` replaces the current time (tests); `modules` replaces ROUTE_MODULES.
     """
-    from werkzeug.exceptions import HTTPException, NotFound
+    from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
     from werkzeug.routing import Map
     from werkzeug.wrappers import Request
 
@@ -98,7 +176,12 @@ def make_app(
     def dispatch(request: Request) -> Response:
         adapter = url_map.bind_to_environ(request.environ)
         web = Web(config, store_factory, clock)
+        limit = body_limit(request.path)
+        request.max_content_length = limit
+        request.max_form_memory_size = limit
         try:
+            if (request.content_length or 0) > limit:
+                raise RequestEntityTooLarge()
             handler, values = adapter.match()
             response: Response = handler(request, web, **values)
             return response
@@ -107,7 +190,7 @@ def make_app(
         except HTTPException as error:
             return error.get_response(request.environ)
         except Exception:  # one failed request must not take the server down
-            log.exception("request %s %s failed", request.method, request.path)
+            log.exception("request %s %s failed", request.method, redact_path(request.path))
             return plain_page(500, "Something went wrong",
                               "The request could not be completed. Please try again later.")
         finally:
@@ -117,8 +200,12 @@ def make_app(
         request = Request(environ)
         response = dispatch(request)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        # Not "no-referrer": with it browsers send `Origin: null` on same-site form posts,
+        # which the login's cross-site check must refuse. No page loads anything external.
+        response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("Cache-Control", "no-store")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Content-Security-Policy", FRAME_POLICY)
         result: Iterable[bytes] = response(environ, start_response)
         return result
 
@@ -137,7 +224,9 @@ def plain_page(status: int, title: str, message: str, lang: str = "en") -> Respo
         f"<title>{escape(title)}</title>{PAGE_STYLE}</head>"
         f"<body><main><h1>{escape(title)}</h1><p>{escape(message)}</p></main></body></html>\n"
     )
-    return Response(body, status=status, content_type="text/html; charset=utf-8")
+    response = Response(body, status=status, content_type="text/html; charset=utf-8")
+    response.headers["Content-Security-Policy"] = STRICT_CSP
+    return response
 
 
 PAGE_STYLE = (

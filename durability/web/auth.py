@@ -1,60 +1,50 @@
-"""The status page login: users from `status.users_file`, one signed session cookie.
+"""The status page login: accounts and sessions in the state store (see accounts).
 
-Passwords are stored as PBKDF2-SHA256 hashes. The only cookie is the session: the user
-name and expiry, signed with a key derived from `web.secret_file` (so a link-signing
-secret is never used for anything else as is). It is HttpOnly, SameSite=Strict and, when
-`web.base_url` is HTTPS, Secure. Unauthenticated requests are sent to the login form.
+Accounts come from `durability users add` (and, as before, `status.users_file`). A login
+sets one cookie, a random session id kept on the server: logout deletes the session,
+removing a user or changing a password ends all of theirs. The cookie is HttpOnly,
+SameSite=Strict and, when `web.base_url` is HTTPS, Secure. Unauthenticated requests are
+sent to the login form.
 
-`python -m durability.web.auth USER` prints a `USER:HASH` line for the users file.
+Login attempts are counted per client address and per user name in the store; above
+`accounts.THROTTLE_FAILURES` within the window the answer is 429 at once (no password
+is checked and no worker waits). At most `PASSWORD_CHECKS` password checks (scrypt,
+tens of milliseconds of CPU each) run at a time; a login arriving while they are busy
+is answered 429 with Retry-After: 1 instead of queueing, so the server's workers stay
+free for the customer links. Each failure is logged with the user name and the
+address, never the password. Login and logout POSTs coming from another site (by their
+Origin or Referer) are refused.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import os
-import time
-from datetime import datetime
+import logging
+import threading
 from html import escape
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
 
 from durability.errors import ConfigError
-from durability.web.app import PAGE_STYLE
+from durability.web import accounts
+from durability.web.accounts import hash_password, verify_password
+from durability.web.app import PAGE_STYLE, STRICT_CSP, same_origin
 
 if TYPE_CHECKING:
     from werkzeug.routing import Rule
     from werkzeug.wrappers import Request, Response
 
+    from durability.web.accounts import UserRecord
     from durability.web.app import Web
+
+__all__ = ["COOKIE", "current_user", "hash_password", "login_redirect", "verify_password"]
+
+log = logging.getLogger(__name__)
 
 COOKIE = "durability_session"
 COOKIE_PATH = "/"
-ITERATIONS = 200_000
-# Seconds a failed login waits before answering, to slow down guessing.
-FAILED_LOGIN_DELAY = 0.5
-
-
-def hash_password(password: str, salt: bytes | None = None, iterations: int = ITERATIONS) -> str:
-    """Given a password, return 'pbkdf2_sha256$ITERATIONS$SALT$HASH' (base64 parts)."""
-    salt = salt or os.urandom(16)
-    digest = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, iterations)
-    return "$".join(("pbkdf2_sha256", str(iterations), _b64(salt), _b64(digest)))
-
-
-def verify_password(password: str, encoded: str) -> bool:
-    """Given a password and a stored hash, return True if they match (constant time)."""
-    try:
-        scheme, iterations_text, salt_text, digest_text = encoded.split("$")
-        iterations = int(iterations_text)
-        salt, expected = _unb64(salt_text), _unb64(digest_text)
-    except ValueError:
-        return False
-    if scheme != "pbkdf2_sha256" or not 1000 <= iterations <= 10_000_000:
-        return False
-    digest = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, iterations)
-    return hmac.compare_digest(digest, expected)
+# Password checks running at once, over all of this process's workers.
+PASSWORD_CHECKS = 1
+_checking = threading.BoundedSemaphore(PASSWORD_CHECKS)
 
 
 def parse_users(text: str, source: str = "users file") -> dict[str, str]:
@@ -68,19 +58,18 @@ def parse_users(text: str, source: str = "users file") -> dict[str, str]:
         if not line or line.startswith("#"):
             continue
         user, sep, encoded = line.partition(":")
-        if not sep or not user or not encoded.startswith("pbkdf2_sha256$"):
+        if not sep or not user or not encoded.startswith(("pbkdf2_sha256$", "pbkdf2:",
+                                                          "scrypt:")):
             raise ConfigError(
-                [f"At 'status.users_file': line {number}: expected USER:pbkdf2_sha256$..."],
-                source,
-            )
+                [f"At 'status.users_file': line {number}: expected USER:HASH"], source)
         users[user] = encoded
     return users
 
 
 def read_users(path: str | None) -> dict[str, str]:
-    """Given `status.users_file`, return its users. Raise ConfigError if unset or unusable."""
+    """Given `status.users_file`, return its users ({} when unset). Raise ConfigError."""
     if not path:
-        raise ConfigError(["At 'status.users_file': not set, so the status page is closed"])
+        return {}
     try:
         with open(path, encoding="utf-8") as handle:
             return parse_users(handle.read(), path)
@@ -89,62 +78,26 @@ def read_users(path: str | None) -> dict[str, str]:
             from error
 
 
-def session_key(secret: bytes) -> bytes:
-    """Given the web secret, return the key that signs session cookies."""
-    return hmac.new(secret, b"durability status session v1", hashlib.sha256).digest()
-
-
-def make_session(key: bytes, user: str, now: datetime, lifetime: float) -> str:
-    """Given the session key, a user, the time and a lifetime, return a cookie value."""
-    expires = int(now.timestamp() + lifetime)
-    body = f"{_b64(user.encode('utf-8'))}.{expires}"
-    return f"{body}.{_mac(key, body)}"
-
-
-def check_session(key: bytes, value: str | None, now: datetime) -> str | None:
-    """Given a cookie value, return its user if it is genuine and unexpired, else None."""
-    if not value or value.count(".") != 2:
-        return None
-    user_text, expires_text, mac = value.split(".")
-    body = f"{user_text}.{expires_text}"
-    if not hmac.compare_digest(_mac(key, body), mac):
-        return None
+def _still_valid(user: UserRecord, web: Web) -> bool:
+    # An account copied from the users file follows the file: gone or changed there
+    # ends it.
+    if user.source != "file":
+        return True
     try:
-        if int(expires_text) <= now.timestamp():
-            return None
-        return _unb64(user_text).decode("utf-8")
-    except (ValueError, UnicodeDecodeError):
-        return None
-
-
-def _mac(key: bytes, body: str) -> str:
-    return _b64(hmac.new(key, body.encode("ascii"), hashlib.sha256).digest())
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _key(web: Web) -> bytes:
-    from durability.web.signing import read_secret
-
-    return session_key(read_secret(web.config.web.secret_file))
+        return read_users(web.config.status.users_file).get(user.name) == user.file_hash
+    except ConfigError:
+        return False
 
 
 def current_user(request: Request, web: Web) -> str | None:
-    """Return the logged-in user of a request, or None (also when the login is closed)."""
-    try:
-        key = _key(web)
-        users = read_users(web.config.status.users_file)
-    except ConfigError:
+    """Return the logged-in user of a request, or None."""
+    value = request.cookies.get(COOKIE)
+    if not value:
         return None
-    user = check_session(key, request.cookies.get(COOKIE), web.now())
-    # A user removed from the file loses access at once, whatever the cookie says.
-    return user if user in users else None
+    user = accounts.session_user(web.store(), value, web.now())
+    if user is None or not _still_valid(user, web):
+        return None
+    return user.name
 
 
 def login_redirect(request: Request) -> Response:
@@ -187,52 +140,108 @@ def login_page(message: str = "", next_url: str = "/status", status: int = 200) 
         'autocomplete="current-password" required>'
         '<p><button type="submit">Sign in</button></p></form></main></body></html>\n'
     )
-    return Response(body, status=status, content_type="text/html; charset=utf-8")
+    response = Response(body, status=status, content_type="text/html; charset=utf-8")
+    response.headers["Content-Security-Policy"] = STRICT_CSP
+    return response
 
 
 def show_login(request: Request, web: Web) -> Response:
-    """GET /status/login: the form (or a clear refusal if no login is configured)."""
-    try:
-        read_users(web.config.status.users_file)
-        _key(web)
-    except ConfigError as error:
-        return login_page(f"The status page is closed: {'; '.join(error.problems)}",
-                          status=503)
+    """GET /status/login: the form."""
     return login_page(next_url=_safe_next(request.args.get("next")))
 
 
+def _cross_site(request: Request, web: Web) -> Response | None:
+    if same_origin(request, web.config.web.base_url):
+        return None
+    log.warning("refused a cross-site %s from %s (Origin %r)", request.path,
+                request.remote_addr, request.headers.get("Origin", "")[:100])
+    return login_page("This form was sent from another site; nothing was done.", status=403)
+
+
+def _authenticate(web: Web, name: str, password: str) -> bool:
+    """Check a user's password, copying and upgrading older hashes on success."""
+    store = web.store()
+    stored = accounts.get_user(store, name)
+    if stored is not None and stored.removed:
+        accounts.burn_time(password)
+        return False
+    try:
+        from_file = read_users(web.config.status.users_file).get(name)
+    except ConfigError as error:
+        log.warning("status page login: %s", "; ".join(error.problems))
+        from_file = None
+    if stored is not None and (stored.source == "store" or stored.file_hash == from_file):
+        if not verify_password(password, stored.password_hash):
+            return False
+        if accounts.needs_upgrade(stored.password_hash):
+            accounts.upgrade_hash(store, name, hash_password(password))
+        return True
+    if from_file is None:
+        accounts.burn_time(password)
+        return False
+    if not verify_password(password, from_file):
+        return False
+    # First login of a users-file account (or its line changed): keep it here, scrypt.
+    accounts.set_user(store, name, hash_password(password), web.now(), source="file",
+                      file_hash=from_file)
+    return True
+
+
 def do_login(request: Request, web: Web) -> Response:
-    """POST /status/login: check the password, set the session cookie, go on."""
+    """POST /status/login: check the throttle and the password, set the session cookie."""
     from werkzeug.utils import redirect
 
+    refused = _cross_site(request, web)
+    if refused is not None:
+        return refused
     next_url = _safe_next(request.form.get("next"))
+    name = request.form.get("user", "")[:accounts.MAX_NAME_LENGTH * 2]
+    password = request.form.get("password", "")
+    address = request.remote_addr or "unknown"
+    store, now = web.store(), web.now()
+    if not _checking.acquire(blocking=False):
+        log.warning("status page login refused while busy: user %r from %s", name, address)
+        return _throttled(1, next_url, "The server is checking other logins; try again "
+                                       "in a second.")
     try:
-        users = read_users(web.config.status.users_file)
-        key = _key(web)
-    except ConfigError as error:
-        return login_page(f"The status page is closed: {'; '.join(error.problems)}",
-                          status=503)
-    user = request.form.get("user", "")
-    encoded = users.get(user)
-    # Hash even for an unknown user, so timing does not tell which names exist.
-    valid = verify_password(request.form.get("password", ""),
-                            encoded or hash_password("", b"0" * 16, ITERATIONS))
-    if encoded is None or not valid:
-        time.sleep(FAILED_LOGIN_DELAY)
+        wait, attempt = accounts.claim_attempt(store, address, name, now)
+        if wait:
+            log.warning("status page login throttled: user %r from %s", name, address)
+            return _throttled(wait, next_url,
+                              f"Too many failed logins; try again in {wait} seconds.")
+        valid = (len(password) <= accounts.MAX_PASSWORD_LENGTH
+                 and _authenticate(web, name, password))
+    finally:
+        _checking.release()
+    if not valid:
+        log.warning("status page login failed: user %r from %s", name, address)
         return login_page("Wrong user name or password.", next_url, status=401)
+    accounts.forget_attempt(store, attempt)
+    log.info("status page login: user %r from %s", name, address)
+    lifetime = web.config.status.session_lifetime
     response: Response = redirect(next_url, code=303)
     response.set_cookie(
-        COOKIE, make_session(key, user, web.now(), web.config.status.session_lifetime),
-        max_age=int(web.config.status.session_lifetime), path=COOKIE_PATH, httponly=True,
+        COOKIE, accounts.create_session(store, name, now, lifetime),
+        max_age=int(lifetime), path=COOKIE_PATH, httponly=True,
         samesite="Strict", secure=web.config.web.base_url.startswith("https://"),
     )
     return response
 
 
+def _throttled(wait: int, next_url: str, message: str) -> Response:
+    response = login_page(message, next_url, status=429)
+    response.headers["Retry-After"] = str(wait)
+    return response
+
+
 def do_logout(request: Request, web: Web) -> Response:
-    """POST /status/logout: forget the session cookie."""
+    """POST /status/logout: end the session on the server and forget the cookie."""
     from werkzeug.utils import redirect
 
+    refused = _cross_site(request, web)
+    if refused is not None:
+        return refused
+    accounts.end_session(web.store(), request.cookies.get(COOKIE))
     response: Response = redirect("/status/login", code=303)
     response.delete_cookie(COOKIE, path=COOKIE_PATH, httponly=True, samesite="Strict")
     return response
@@ -247,25 +256,3 @@ def routes() -> list[Rule]:
         Rule("/status/login", endpoint=do_login, methods=["POST"]),
         Rule("/status/logout", endpoint=do_logout, methods=["POST"]),
     ]
-
-
-def main() -> None:
-    """Print a users-file line for the user named on the command line."""
-    import getpass
-    import sys
-
-    if len(sys.argv) != 2 or ":" in sys.argv[1]:
-        sys.stderr.write("usage: python -m durability.web.auth USER\n")
-        raise SystemExit(3)
-    first = getpass.getpass("Password: ")
-    if len(first) < 10:
-        sys.stderr.write("use a password of at least 10 characters\n")
-        raise SystemExit(3)
-    if getpass.getpass("Again: ") != first:
-        sys.stderr.write("the passwords differ\n")
-        raise SystemExit(3)
-    sys.stdout.write(f"{sys.argv[1]}:{hash_password(first)}\n")
-
-
-if __name__ == "__main__":
-    main()

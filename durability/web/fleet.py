@@ -1,22 +1,20 @@
 """The fleet endpoint: nodes POST their reports here, each with its own token.
 
 `POST /fleet/report` with `Authorization: Bearer TOKEN` and the JSON body of
-`durability.fleet.fleet_payload`. The token names the node (`status.node_tokens_file`
-holds `NODE:SHA256-OF-TOKEN` lines, so this server never keeps the tokens themselves);
-a body claiming another node is refused. A valid report replaces that node's latest
-results of that check (a late, older report only goes to the history). Nothing is
-recorded from a refused or malformed request.
-
-`python -m durability.web.fleet NODE` makes a token: it prints the token (for the node's
-`schedule.report_token_file`) and the line for the central `status.node_tokens_file`.
+`durability.fleet.fleet_payload`. The token names the node: `durability nodes add NODE`
+keeps its SHA-256 in the state store (and `status.node_tokens_file`, with
+`NODE:SHA256-OF-TOKEN` lines, is still read), so this server never keeps the tokens
+themselves; a body claiming another node is refused. A valid report replaces that
+node's latest results of that check (a late, older report only goes to the history);
+a report dated in the future is taken as of its arrival, so it never hides later ones.
+Nothing is recorded from a refused or malformed request.
 """
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 import hmac
 import json
-import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from durability.errors import ConfigError
 from durability.model import Report, Result, Status, isoformat_z
+from durability.web.accounts import token_hash
 
 if TYPE_CHECKING:
     from werkzeug.routing import Rule
@@ -75,9 +74,7 @@ class NodeReport:
     report: Report
 
 
-def token_hash(token: str) -> str:
-    """Given a node token, return its SHA-256 hex digest (what the server keeps)."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+__all__ = ["MIGRATIONS", "parse_payload", "record_node_report", "token_hash"]
 
 
 def parse_node_tokens(text: str, source: str = "node tokens file") -> dict[str, str]:
@@ -103,9 +100,9 @@ def parse_node_tokens(text: str, source: str = "node tokens file") -> dict[str, 
 
 
 def read_node_tokens(path: str | None) -> dict[str, str]:
-    """Given `status.node_tokens_file`, return its nodes. Raise ConfigError if unusable."""
+    """Given `status.node_tokens_file`, return its nodes ({} if unset). Raise ConfigError."""
     if not path:
-        raise ConfigError(["At 'status.node_tokens_file': not set, so no node may report"])
+        return {}
     try:
         with open(path, encoding="utf-8") as handle:
             return parse_node_tokens(handle.read(), path)
@@ -145,8 +142,10 @@ def _text(value: Any, where: str, limit: int = 2000) -> str:
 
 def parse_payload(body: bytes) -> NodeReport:
     """Given a request body, return the node's report. Raise PayloadError saying why not."""
+    from durability.web.app import load_json
+
     try:
-        document = json.loads(body)
+        document = load_json(body)
     except (ValueError, UnicodeDecodeError) as error:
         raise PayloadError(f"body is not JSON: {error}") from error
     if not isinstance(document, dict) or document.get("schema_version") != 1:
@@ -189,11 +188,14 @@ def record_node_report(store: Store, received: NodeReport, now: datetime) -> boo
     """Record a node's report in one transaction; return True if it became the latest.
 
     A report with no results (no md arrays) is kept as one result for the check itself.
+    A report dated after `now` is taken as of `now`.
     """
     from durability.service.scheduler import recordable
 
     store.migrate("fleet", MIGRATIONS)
     report = recordable(received.report)
+    if report.checked_at > now:
+        report = dataclasses.replace(report, checked_at=now)
     when, seen = isoformat_z(report.checked_at), isoformat_z(now)
     with store.transaction():
         store.execute(
@@ -202,8 +204,10 @@ def record_node_report(store: Store, received: NodeReport, now: datetime) -> boo
             (received.node, report.check, report.status.name, report.summary[:2000], when,
              seen),
         )
+        # A future date kept before this rule counts as its arrival time.
         newest = store.query_one(
-            "SELECT MAX(checked_at) FROM fleet_latest WHERE node = ? AND check_name = ?",
+            "SELECT MAX(CASE WHEN checked_at > received_at THEN received_at"
+            " ELSE checked_at END) FROM fleet_latest WHERE node = ? AND check_name = ?",
             (received.node, report.check),
         )
         if newest and newest[0] and newest[0] > when:
@@ -233,10 +237,15 @@ def _json(status: int, document: Mapping[str, Any]) -> Response:
 
 def receive_report(request: Request, web: Web) -> Response:
     """POST /fleet/report: check the node's token, then record its report."""
+    from durability.web.accounts import node_digests
+
     try:
         nodes = read_node_tokens(web.config.status.node_tokens_file)
     except ConfigError as error:
         return _json(503, {"error": "; ".join(error.problems)})
+    nodes = {**nodes, **node_digests(web.store())}
+    if not nodes:
+        return _json(503, {"error": "no node may report yet (durability nodes add NODE)"})
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -271,18 +280,11 @@ def routes() -> list[Rule]:
 
 
 def main() -> None:
-    """Make a token for the node named on the command line and print both halves."""
+    """Point to the command that makes node tokens now."""
     import sys
 
-    if len(sys.argv) != 2 or ":" in sys.argv[1]:
-        sys.stderr.write("usage: python -m durability.web.fleet NODE\n")
-        raise SystemExit(3)
-    token = secrets.token_urlsafe(32)
-    sys.stdout.write(
-        f"# on the node, in schedule.report_token_file (mode 0600):\n{token}\n"
-        f"# on the central server, a line of status.node_tokens_file:\n"
-        f"{sys.argv[1]}:{token_hash(token)}\n"
-    )
+    sys.stderr.write("make a node token with: durability nodes add NODE\n")
+    raise SystemExit(3)
 
 
 if __name__ == "__main__":

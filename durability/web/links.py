@@ -1,10 +1,11 @@
 """Customer links: `/l/<action>/<token>` for confirm, snooze and unsubscribe.
 
-GET only shows a page with a button (mail scanners open links); POST records the
-action. A POST to an unsubscribe link with `List-Unsubscribe=One-Click` is the RFC 8058
-one-click unsubscribe. A POST of JSON to a confirm link is a receipt from
-durability-helper. Replays change nothing: each link (and each receipt's snapshot id)
-is recorded at most once.
+GET and HEAD only show a page with a button (mail scanners and link previews open
+links); only POST records the action. A POST to an unsubscribe link with
+`List-Unsubscribe=One-Click` is the RFC 8058 one-click unsubscribe. A POST of JSON to a
+confirm link is a receipt from durability-helper. Replays change nothing: each link
+(and each receipt's snapshot id) is recorded at most once, and one confirm link carries
+at most `MAX_RECEIPTS_PER_LINK` distinct receipts. Bodies are capped by the app (413).
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ from html import escape
 from typing import TYPE_CHECKING, Any
 
 from durability.model import isoformat_z
-from durability.web.app import PAGE_STYLE, plain_page
+from durability.web.app import PAGE_STYLE, STRICT_CSP, plain_page
 
 if TYPE_CHECKING:
     from werkzeug.routing import Rule
     from werkzeug.wrappers import Request, Response
 
+    from durability.state.store import Store
     from durability.web.app import Web
 
 SNOOZE_DAYS = (7, 14, 30)
@@ -86,6 +88,22 @@ INVALID_PL = {
 }
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_SNAPSHOT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# Distinct receipts (snapshot ids) one confirm link may carry in its 60 days.
+MAX_RECEIPTS_PER_LINK = 20
+# The largest body a link accepts (a form post or a helper receipt).
+MAX_BODY_BYTES = 16 * 1024
+
+MIGRATIONS = (
+    """
+    CREATE TABLE link_receipts (
+        link_key TEXT NOT NULL,
+        snapshot_id TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        PRIMARY KEY (link_key, snapshot_id)
+    );
+    """,
+)
 
 
 def routes() -> list[Rule]:
@@ -132,11 +150,11 @@ def handle_link(request: Request, web: Web, action: str, token: str) -> Response
             return _json(404, {"error": "unknown customer"})
         return plain_page(404, _text("en", "invalid.title"), _text("en", "unknown"))
     lang = customer.language
-    if request.method == "GET":
+    if request.method != "POST":  # GET and HEAD only show the page
         return _form_page(action, lang, request.path)
     if action == "confirm" and wants_json:
-        return _receipt(request, web, link.customer_id, now)
-    dedup = f"link:{action}:{link.mac}"
+        return _receipt(request, web, link.customer_id, link.key, now)
+    dedup = f"link:{action}:{link.key}"
     try:
         if action == "confirm":
             fresh = state.record_confirmation(web.store(), link.customer_id, now, "link",
@@ -183,7 +201,9 @@ def _form_page(action: str, lang: str, path: str) -> Response:
         f'<form method="post" action="{escape(path)}">{buttons}</form>'
         "</main></body></html>\n"
     )
-    return Response(body, status=200, content_type="text/html; charset=utf-8")
+    response = Response(body, status=200, content_type="text/html; charset=utf-8")
+    response.headers["Content-Security-Policy"] = STRICT_CSP
+    return response
 
 
 def _done_page(lang: str, action: str, fresh: bool, message: str) -> Response:
@@ -191,19 +211,24 @@ def _done_page(lang: str, action: str, fresh: bool, message: str) -> Response:
     return plain_page(200, title, message if fresh else _text(lang, "replay"), lang)
 
 
-def _receipt(request: Request, web: Web, customer_id: str, now: datetime) -> Response:
+def _receipt(
+    request: Request, web: Web, customer_id: str, link_key: str, now: datetime,
+) -> Response:
     """Record a helper receipt (JSON) as a confirmation of source "helper"."""
     from durability.remind import state
+    from durability.web.app import load_json
 
     try:
-        body = json.loads(request.get_data(as_text=True))
+        body = load_json(request.get_data())
+        if not isinstance(body, dict) or not isinstance(body.get("receipt"), dict):
+            raise ValueError("expected an object with a 'receipt' object")
         receipt = body["receipt"]
         copy_at = _parse_receipt_time(receipt["time"])
         snapshot_id = receipt["snapshot_id"]
         files, size, verified, disk = (receipt["files"], receipt["bytes"],
                                        receipt["verified"], receipt["disk"])
-        if not isinstance(snapshot_id, str) or not snapshot_id:
-            raise ValueError("snapshot_id must be a non-empty string")
+        if not isinstance(snapshot_id, str) or not _SNAPSHOT_ID.match(snapshot_id):
+            raise ValueError("snapshot_id must be 1 to 128 letters, digits or ._:-")
         for name, number in (("files", files), ("bytes", size)):
             if isinstance(number, bool) or not isinstance(number, int) or number < 0:
                 raise ValueError(f"{name} must be a non-negative integer")
@@ -217,6 +242,9 @@ def _receipt(request: Request, web: Web, customer_id: str, now: datetime) -> Res
     if not verified:
         return _json(422, {"error": "the copy was not verified; nothing recorded"})
     copy_at = min(copy_at, now)
+    if not _count_receipt(web.store(), link_key, snapshot_id, now):
+        return _json(429, {"error": f"this link has carried {MAX_RECEIPTS_PER_LINK} receipts; "
+                                    "the next reminder brings a fresh link"})
     try:
         state.record_confirmation(
             web.store(), customer_id, copy_at, "helper", f"receipt:{customer_id}:{snapshot_id}",
@@ -226,6 +254,26 @@ def _receipt(request: Request, web: Web, customer_id: str, now: datetime) -> Res
         return _json(404, {"error": "unknown customer"})
     return _json(200, {"status": "confirmed", "customer": customer_id,
                        "at": isoformat_z(copy_at)})
+
+
+def _count_receipt(store: Store, link_key: str, snapshot_id: str, now: datetime) -> bool:
+    """Note one receipt on a link; return False if the link has carried its maximum.
+
+    A snapshot id already noted is a replay and always passes (it changes nothing).
+    """
+    store.migrate("links", MIGRATIONS)
+    with store.transaction():
+        if store.query_one("SELECT 1 FROM link_receipts WHERE link_key = ? AND snapshot_id = ?",
+                           (link_key, snapshot_id)):
+            return True
+        row = store.query_one("SELECT COUNT(*) FROM link_receipts WHERE link_key = ?",
+                              (link_key,))
+        if row and int(row[0]) >= MAX_RECEIPTS_PER_LINK:
+            return False
+        store.execute(
+            "INSERT INTO link_receipts (link_key, snapshot_id, received_at) VALUES (?, ?, ?)",
+            (link_key, snapshot_id, isoformat_z(now)))
+    return True
 
 
 def _parse_receipt_time(value: Any) -> datetime:

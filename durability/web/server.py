@@ -23,6 +23,8 @@ def make_server(app: Any, host: str, port: int, threads: int = 4) -> Any:
         # A public page behind a reverse proxy: honour X-Forwarded-* only when set up.
         clear_untrusted_proxy_headers=True,
         channel_timeout=30,
+        # No request body above this reaches the app (the app caps each path lower).
+        max_request_body_size=4 * 1024 * 1024,
     )
 
 

@@ -1,9 +1,15 @@
-"""Signed customer links: HMAC-SHA256 tokens carrying customer, action, issue and expiry.
+"""Customer link tokens: opaque, authenticated, with one spelling each.
 
-A token is `PAYLOAD.MAC`, both base64url without padding. The payload is
-`customer|action|issued|expires` (Unix seconds; expires 0 means never, as for
-unsubscribe links). Only the holder of the secret can make one; the MAC is compared
-in constant time.
+A token is base64url without padding of `VERSION | NONCE | AES-256-GCM(PAYLOAD)`: the
+payload (`customer|action|issued|expires`, Unix seconds, expires 0 for never, as for
+unsubscribe links) is encrypted and authenticated with a key derived (HKDF-SHA256) from
+`web.secret_file`, so a link carries nothing a reader can use: not the customer id, not
+the action's dates. Only the holder of the secret can make or read one.
+
+A token has exactly one accepted spelling: padding, other alphabets and changed unused
+bits are refused, and the replay key (`LinkToken.key`) is a digest of the decoded bytes,
+so no re-encoding of a used link is new. Links of the first format (`PAYLOAD.MAC`, HMAC
+signed, customer id readable) sent before are still accepted until they expire.
 """
 
 from __future__ import annotations
@@ -12,6 +18,8 @@ import base64
 import binascii
 import hashlib
 import hmac
+import os
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -20,6 +28,11 @@ from durability.errors import ConfigError, DurabilityError
 ACTIONS = ("confirm", "snooze", "unsubscribe")
 # Confirm and snooze links expire (mail is forwarded and archived); unsubscribe never does.
 LINK_LIFETIME_SECONDS = 60 * 86400
+# A URL path segment longer than this is not one of our tokens.
+MAX_TOKEN_CHARS = 400
+_VERSION = b"\x02"
+_NONCE_BYTES = 12
+_B64URL = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
 class TokenError(DurabilityError):
@@ -28,21 +41,40 @@ class TokenError(DurabilityError):
 
 @dataclass(frozen=True)
 class LinkToken:
-    """What a verified token says."""
+    """What a verified token says; `key` names the link for replay detection."""
 
     customer_id: str
     action: str
     issued_at: datetime
     expires_at: datetime | None
-    mac: str
+    key: str
 
 
-def _b64(data: bytes) -> str:
+def b64encode(data: bytes) -> str:
+    """Return base64url text without padding."""
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+def b64decode_canonical(text: str) -> bytes:
+    """Given base64url text without padding, return its bytes.
+
+    Raise ValueError for anything but the one canonical spelling (no padding, no other
+    characters, unused bits zero), so that each value has exactly one text.
+    """
+    if not text or not _B64URL.match(text) or len(text) % 4 == 1:
+        raise ValueError("not canonical base64url")
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if b64encode(data) != text:
+        raise ValueError("not canonical base64url")
+    return data
+
+
+def _link_key(secret: bytes) -> bytes:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                info=b"durability customer links v2").derive(secret)
 
 
 def sign_token(
@@ -54,6 +86,8 @@ def sign_token(
     `lifetime_seconds` defaults to 60 days for confirm and snooze, never for unsubscribe.
     Raise ValueError for an unknown action or a customer id containing '|'.
     """
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     if action not in ACTIONS:
         raise ValueError(f"unknown link action {action!r}")
     if "|" in customer_id:
@@ -63,24 +97,23 @@ def sign_token(
         lifetime_seconds = 0 if action == "unsubscribe" else LINK_LIFETIME_SECONDS
     expires = issued + lifetime_seconds if lifetime_seconds else 0
     payload = f"{customer_id}|{action}|{issued}|{expires}".encode()
-    mac = hmac.new(secret, payload, hashlib.sha256).digest()
-    return f"{_b64(payload)}.{_b64(mac)}"
+    nonce = os.urandom(_NONCE_BYTES)
+    sealed = AESGCM(_link_key(secret)).encrypt(nonce, payload, _VERSION)
+    return b64encode(_VERSION + nonce + sealed)
 
 
 def verify_token(secret: bytes, token: str, action: str, now: datetime) -> LinkToken:
     """Given the secret, a token, the action of the URL and `now`, return what it says.
 
-    Raise TokenError if it is malformed, its MAC is wrong, it is for another action or
-    it has expired.
+    Raise TokenError if it is malformed or not canonical, fails authentication, is for
+    another action or has expired.
     """
-    try:
-        payload_text, mac_text = token.split(".")
-        payload, mac = _unb64(payload_text), _unb64(mac_text)
-    except (ValueError, binascii.Error) as error:
-        raise TokenError("this link is damaged (it may have been cut or changed)") from error
-    expected = hmac.new(secret, payload, hashlib.sha256).digest()
-    if not hmac.compare_digest(mac, expected):
-        raise TokenError("this link is not valid (it may have been cut or changed)")
+    if len(token) > MAX_TOKEN_CHARS:
+        raise TokenError("this link is damaged (it may have been cut or changed)")
+    if "." in token:
+        payload, key = _open_first_format(secret, token)
+    else:
+        payload, key = _open(secret, token)
     try:
         customer_id, token_action, issued_text, expires_text = payload.decode().split("|")
         issued, expires = int(issued_text), int(expires_text)
@@ -92,19 +125,51 @@ def verify_token(secret: bytes, token: str, action: str, now: datetime) -> LinkT
     if expires_at is not None and now >= expires_at:
         raise TokenError("this link has expired; the next reminder brings a fresh one")
     return LinkToken(customer_id, token_action, datetime.fromtimestamp(issued, UTC),
-                     expires_at, mac_text)
+                     expires_at, key)
+
+
+def _open(secret: bytes, token: str) -> tuple[bytes, str]:
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    try:
+        raw = b64decode_canonical(token)
+    except (ValueError, binascii.Error) as error:
+        raise TokenError("this link is damaged (it may have been cut or changed)") from error
+    if len(raw) < 1 + _NONCE_BYTES + 16 or raw[:1] != _VERSION:
+        raise TokenError("this link is damaged (it may have been cut or changed)")
+    nonce, sealed = raw[1:1 + _NONCE_BYTES], raw[1 + _NONCE_BYTES:]
+    try:
+        payload = AESGCM(_link_key(secret)).decrypt(nonce, sealed, _VERSION)
+    except InvalidTag as error:
+        raise TokenError("this link is not valid (it may have been cut or changed)") from error
+    return payload, hashlib.sha256(raw).hexdigest()
+
+
+def _open_first_format(secret: bytes, token: str) -> tuple[bytes, str]:
+    # PAYLOAD.MAC, HMAC-SHA256 over the payload; its key is the MAC's canonical text,
+    # as it was recorded when such links were used.
+    try:
+        payload_text, mac_text = token.split(".")
+        payload, mac = b64decode_canonical(payload_text), b64decode_canonical(mac_text)
+    except (ValueError, binascii.Error) as error:
+        raise TokenError("this link is damaged (it may have been cut or changed)") from error
+    expected = hmac.new(secret, payload, hashlib.sha256).digest()
+    if not hmac.compare_digest(mac, expected):
+        raise TokenError("this link is not valid (it may have been cut or changed)")
+    return payload, mac_text
 
 
 def read_secret(path: str | None) -> bytes:
     """Given `web.secret_file`, return the secret. Raise ConfigError if unset or unusable."""
+    from durability.secrets import SecretFileError, read_secret_bytes
+
     if not path:
         raise ConfigError(["At 'web.secret_file': required to sign customer links"])
     try:
-        with open(path, "rb") as handle:
-            secret = handle.read().strip()
-    except OSError as error:
-        raise ConfigError([f"At 'web.secret_file': cannot read {path}: {error.strerror}"]) \
-            from error
+        secret = read_secret_bytes(path, "web.secret_file")
+    except SecretFileError as error:
+        raise ConfigError([str(error)]) from error
     if len(secret) < 16:
         raise ConfigError(
             [f"At 'web.secret_file': {path} holds fewer than 16 bytes; make a longer secret"]

@@ -150,7 +150,7 @@ def test_snapshots_s3_unreadable_secret_file_unknown(
     config = write_config(source_toml(seaweedfs, "b", secret_file=str(tmp_path / "missing")))
     code, doc = run_json(cli, config)
     assert code == 3
-    assert "cannot read secret file" in doc["results"][0]["summary"]
+    assert "secret_access_key_file': cannot read" in doc["results"][0]["summary"]
 
 
 def test_snapshots_s3_endpoint_down_unknown_others_judged(

@@ -94,7 +94,7 @@ def test_receive_report_no_node_tokens_file_503(
     response = client.post("/fleet/report", data=b"{}",
                            headers={"Authorization": "Bearer x"})
     assert response.status_code == 503
-    assert "status.node_tokens_file" in json_of(response)["error"]
+    assert "durability nodes add" in json_of(response)["error"]
 
 
 def test_parse_node_tokens_bad_line_config_error_names_line() -> None:
