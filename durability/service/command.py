@@ -209,8 +209,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             from durability.model import worst
 
             return int(worst(item.report.status for item in service.runs))
+        waiting = "" if keeper.is_leader() else " (once this instance is active)"
         for line in describe_next_runs(service):
-            log.warning("scheduled %s", line)
+            log.warning("scheduled%s %s", waiting, line)
         with signal_handlers(service), web_server(config):
             service.run_forever()
     log.warning("stopped")

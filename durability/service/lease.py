@@ -253,6 +253,7 @@ class Lease:
             timeout = max(1000, int(self.ttl * 1000 / 2))
             store.execute(f"SET idle_in_transaction_session_timeout = {timeout}")
         store.fence = self.fence
+        store.fence_token = f"{self.holder}#{self.epoch}"
 
     def fence(self, store: Store) -> None:
         """Inside a write transaction: raise LostLease unless this instance holds the lease.

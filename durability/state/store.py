@@ -75,6 +75,9 @@ class Store:
         # the service sets it on its jobs' stores so that an instance that is no longer
         # the active one cannot write anything. It raises StateError to refuse.
         self.fence: Callable[[Store], None] | None = None
+        # Names the fence (the service lease holder and epoch) while one is set, so that
+        # records a fenced-off instance left (a run lock) can be recognised as dead.
+        self.fence_token: str | None = None
 
     # -- SQL helpers --------------------------------------------------------------------
     def sql(self, text: str) -> str:
