@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 # How long a stop waits for the running job before leaving it (the store's
 # transactions make an abandoned write vanish whole, never half-written).
 STOP_GRACE_SECONDS = 1.2
+# How many of the latest job runs `Service.runs` keeps.
+RECENT_RUNS = 32
 # How often a job waiting for its window (reminders) asks again.
 WINDOW_RETRY_SECONDS = 300
 
@@ -86,9 +88,10 @@ class Service:
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not secrecy
         self.stop_event = threading.Event()
         self.reload_event = threading.Event()
-        # The latest runs, for --once and tests; bounded so a long-lived service keeps
-        # no growing list.
-        self.runs: deque[JobRun] = deque(maxlen=1000)
+        # The latest runs, for --once and tests. Each holds its whole report (several KB
+        # for a RAID report of a few arrays), so only a few are kept: a thousand made a
+        # long-lived service grow by megabytes before it levelled off.
+        self.runs: deque[JobRun] = deque(maxlen=RECENT_RUNS)
         self._load_config = load_config
         self._wait = wait or self._wait_for_stop
         self._specs: dict[str, JobSpec] = {}
@@ -98,6 +101,8 @@ class Service:
         self._deferred: dict[str, datetime] = {}
         self._lock = threading.Lock()
         self._worker: threading.Thread | None = None
+        # Set while the state store cannot be opened for jobs: said once per outage.
+        self._store_down = False
         self.install(jobs, first=True)
 
     # -- scheduling (main thread) ---------------------------------------------------------
@@ -313,6 +318,13 @@ class Service:
         self.runs.append(run)
         # A problem is worth the operator's journal at the default level; routine runs not.
         level = logging.INFO if report.status.name == "OK" else logging.WARNING
+        if refused is not None:
+            if self._store_down:
+                level = logging.INFO  # said at the first failed run of this outage
+            self._store_down = True
+        elif self._store_down and store is not None:
+            self._store_down = False
+            log.warning("%s: the state store answers again", name)
         log.log(level, "%s: %s - %s (%.1fs)", name, report.status.name, report.summary, seconds)
         return run
 
