@@ -50,3 +50,19 @@ class ScheduleSettings(Settings):
     node_name: str | None = setting(
         None, help="Name of this node on the fleet status page. Default: the host name."
     )
+    instance_name: str | None = setting(
+        None,
+        help="Name of this service instance, shown as the active or standing-by one on "
+        "the status page and in durability_service_active. Default: node_name, else the "
+        "host name.",
+    )
+    lease_ttl: float = setting(
+        30.0, kind="duration", minimum=2.0,
+        help="How long the active service's lease lasts without renewal; a standby takes "
+        "over at most this plus lease_renew_every after the active one died.",
+    )
+    lease_renew_every: float = setting(
+        10.0, kind="duration", minimum=0.5,
+        help="How often the active service renews its lease and a standby tries to take "
+        "it; at most a third of lease_ttl.",
+    )

@@ -455,6 +455,12 @@ class RunLock:
         self.host = socket.gethostname()
         self.pid = os.getpid()
         self.owner = f"{self.host}:{self.pid}:{time.time():.6f}"
+        # A run of the active service names its lease: a lock left by an earlier lease
+        # holder belongs to an instance whose every write is now refused (the store's
+        # fence), so it is taken over at once rather than after LOCK_STALE_SECONDS.
+        self.fence_token = store.fence_token
+        if self.fence_token:
+            self.owner += f" service {self.fence_token}"
 
     def acquire(self) -> None:
         """Take the lock. Raise StateError if another live run holds it."""
@@ -462,7 +468,8 @@ class RunLock:
         with self.store.transaction():
             row = self.store.query_one(
                 "SELECT owner, host, pid, heartbeat FROM remind_lock WHERE name = 'remind'")
-            if row is not None and not self._stale(row[1], int(row[2]), float(row[3])):
+            if row is not None and not self._stale(row[1], int(row[2]), float(row[3]),
+                                                   str(row[0])):
                 raise StateError(
                     f"another `durability remind` is running (pid {row[2]} on {row[1]})")
             self.store.execute("DELETE FROM remind_lock WHERE name = 'remind'")
@@ -470,8 +477,11 @@ class RunLock:
                 "INSERT INTO remind_lock (name, owner, host, pid, heartbeat) "
                 "VALUES ('remind', ?, ?, ?, ?)", (self.owner, self.host, self.pid, time.time()))
 
-    def _stale(self, host: str, pid: int, heartbeat: float) -> bool:
+    def _stale(self, host: str, pid: int, heartbeat: float, owner: str = "") -> bool:
         if time.time() - heartbeat > LOCK_STALE_SECONDS:
+            return True
+        _, service, token = owner.partition(" service ")
+        if self.fence_token and service and token != self.fence_token:
             return True
         if host == self.host:
             if pid == self.pid:

@@ -15,8 +15,12 @@ from durability.config import Config
 from durability.context import Context
 from durability.errors import ConfigError, StateError
 from durability.service.jobs import JobSpec, configured_jobs
-from durability.service.lock import FileLock, acquire_store_lock, default_lock_path
+from durability.service.lock import FileLock, default_lock_path
 from durability.service.scheduler import Service, describe_next_runs
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from durability.service.lease import Leadership
 
 DESCRIPTION = (
     "Run every configured job on its schedule in one process: RAID, snapshots, restore "
@@ -58,10 +62,11 @@ def load_jobs(ctx: Context) -> tuple[Config, list[JobSpec]]:
 
 @contextmanager
 def service_lock(config: Config, ctx: Context) -> Iterator[None]:
-    """Hold the one-service-per-store locks for the block. Raise StateError if taken.
+    """Hold the one-service-per-host locks for the block. Raise StateError if taken.
 
-    The store itself is always locked (a file beside a SQLite database, an advisory
-    lock in PostgreSQL), whatever `schedule.lock_file` says; that file is locked too.
+    A SQLite store is always locked by a file beside it, whatever `schedule.lock_file`
+    says; that file is locked too. A PostgreSQL store is shared by services on several
+    hosts: the service lease decides which one runs the jobs (`leadership`).
     """
     paths: list[str] = []
     if not config.state.url:
@@ -76,8 +81,6 @@ def service_lock(config: Config, ctx: Context) -> Iterator[None]:
             lock = FileLock(path)
             lock.acquire()
             held.append(lock)
-        if config.state.url:
-            acquire_store_lock(ctx.store())
         yield
     finally:
         for lock in reversed(held):
@@ -142,6 +145,43 @@ def web_server(config: Config) -> Iterator[None]:
         thread.join(1.0)
 
 
+def instance_name(config: Config) -> str:
+    """Return this service instance's name: schedule.instance_name, node_name or host name."""
+    import socket
+
+    schedule = config.schedule
+    return schedule.instance_name or schedule.node_name or socket.gethostname()
+
+
+@contextmanager
+def leadership(config: Config) -> Iterator[Leadership]:
+    """Hold or wait for the service lease for the block; give it up afterwards.
+
+    Raise ConfigError for contradictory lease intervals, StateError if the store cannot
+    be reached at the start.
+    """
+    from durability.service.lease import Leadership, Lease
+    from durability.state.store import open_store
+
+    schedule = config.schedule
+    if schedule.lease_renew_every * 3 > schedule.lease_ttl:
+        raise ConfigError(
+            ["At 'schedule.lease_renew_every': must be at most a third of schedule.lease_ttl"],
+            config.path or "config",
+        )
+    state = config.state
+    lease = Lease(lambda: open_store(state.path, state.url), instance_name(config),
+                  schedule.lease_ttl, force=not state.url)
+    keeper = Leadership(lease, schedule.lease_renew_every)
+    lease.try_acquire()  # StateError here: the store is unreachable, exit 3
+    keeper.announce_start()
+    keeper.start()
+    try:
+        yield keeper
+    finally:
+        keeper.stop()
+
+
 def run(args: argparse.Namespace, ctx: Context) -> int:
     """Run the service until stopped (exit 0), or every job once with --once.
 
@@ -150,10 +190,17 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     """
     config = ctx.config()
     jobs = configured_jobs(config)
-    with service_lock(config, ctx):
+    with service_lock(config, ctx), leadership(config) as keeper:
+        if args.once and not keeper.is_leader():
+            raise StateError(
+                f"another durability run ({keeper.lease.other}) is active on state store "
+                f"{ctx.store().location}; --once runs only while no other service is active"
+            )
         service = Service(
-            config, jobs, config_path=ctx.config_path, load_config=lambda: load_jobs(ctx)
+            config, jobs, config_path=ctx.config_path, load_config=lambda: load_jobs(ctx),
+            leadership=keeper,
         )
+        service.write_service_textfile()
         if args.once:
             for spec in jobs:
                 service.run_job(spec.name)
@@ -162,8 +209,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             from durability.model import worst
 
             return int(worst(item.report.status for item in service.runs))
+        waiting = "" if keeper.is_leader() else " (once this instance is active)"
         for line in describe_next_runs(service):
-            log.warning("scheduled %s", line)
+            log.warning("scheduled%s %s", waiting, line)
         with signal_handlers(service), web_server(config):
             service.run_forever()
     log.warning("stopped")

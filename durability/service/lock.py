@@ -1,4 +1,4 @@
-"""One service per state store: an flock'd file, plus an advisory lock on PostgreSQL.
+"""One service per host and SQLite store: an flock'd file (PostgreSQL: see `lease`).
 
 An flock is released by the kernel when its process ends, however it ends, so a killed
 service never leaves a lock that blocks the next one; the pid written into the file
@@ -12,10 +12,6 @@ import fcntl
 import os
 
 from durability.errors import StateError
-from durability.state.store import Store
-
-# pg_try_advisory_lock key of `durability run` (distinct from the migration lock).
-SERVICE_LOCK_KEY = 0x64757261626C
 
 
 def default_lock_path(state_path: str) -> str:
@@ -66,19 +62,3 @@ def _read_pid(fd: int) -> str:
     except OSError:
         return ""
     return text if text.isdigit() else ""
-
-
-def acquire_store_lock(store: Store) -> None:
-    """Take the service's advisory lock on a PostgreSQL store (no-op on SQLite).
-
-    The lock lives as long as the store's connection, so one service per database
-    holds across machines. Raise StateError if another service holds it.
-    """
-    if store.dialect != "postgresql":
-        return
-    row = store.query_one("SELECT pg_try_advisory_lock(?)", (SERVICE_LOCK_KEY,))
-    if not row or not row[0]:
-        raise StateError(
-            f"another durability run is already using state store {store.location}; "
-            "only one service may use a state store"
-        )

@@ -28,11 +28,18 @@ from durability.errors import ConfigError, DurabilityError, StateError
 from durability.model import Report, isoformat_z, unknown_report
 from durability.service.jobs import JobSpec
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from durability.service.lease import Leadership
+    from durability.state.store import Store
+
 log = logging.getLogger(__name__)
 
 # How long a stop waits for the running job before leaving it (the store's
 # transactions make an abandoned write vanish whole, never half-written).
 STOP_GRACE_SECONDS = 1.2
+# How many of the latest job runs `Service.runs` keeps.
+RECENT_RUNS = 32
 # How often a job waiting for its window (reminders) asks again.
 WINDOW_RETRY_SECONDS = 300
 
@@ -69,17 +76,22 @@ class Service:
         clock: Callable[[], datetime] = _utc_now,
         wait: Callable[[float], None] | None = None,
         rng: random.Random | None = None,
+        leadership: Leadership | None = None,
     ) -> None:
         self.config = config
+        # With a leadership, jobs run only while this instance holds the service lease.
+        self.leadership = leadership
+        self._active = leadership is None
         self.config_path = config_path
         self.scheduler = schedule.Scheduler()
         self.clock = clock
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not secrecy
         self.stop_event = threading.Event()
         self.reload_event = threading.Event()
-        # The latest runs, for --once and tests; bounded so a long-lived service keeps
-        # no growing list.
-        self.runs: deque[JobRun] = deque(maxlen=1000)
+        # The latest runs, for --once and tests. Each holds its whole report (several KB
+        # for a RAID report of a few arrays), so only a few are kept: a thousand made a
+        # long-lived service grow by megabytes before it levelled off.
+        self.runs: deque[JobRun] = deque(maxlen=RECENT_RUNS)
         self._load_config = load_config
         self._wait = wait or self._wait_for_stop
         self._specs: dict[str, JobSpec] = {}
@@ -89,6 +101,8 @@ class Service:
         self._deferred: dict[str, datetime] = {}
         self._lock = threading.Lock()
         self._worker: threading.Thread | None = None
+        # Set while the state store cannot be opened for jobs: said once per outage.
+        self._store_down = False
         self.install(jobs, first=True)
 
     # -- scheduling (main thread) ---------------------------------------------------------
@@ -143,6 +157,13 @@ class Service:
         if self.reload_event.is_set():
             self.reload_event.clear()
             self.reload()
+        if self.leadership is not None:
+            active = self.leadership.is_leader()
+            if active != self._active:
+                self._active = active
+                self._leadership_changed(active)
+            if not active:
+                return 1.0
         self.scheduler.run_pending()
         for name, when in list(self._deferred.items()):
             job = self._jobs.get(name)
@@ -151,6 +172,37 @@ class Service:
             del self._deferred[name]
         idle = self.scheduler.idle_seconds
         return 1.0 if idle is None else max(0.0, min(idle, 1.0))
+
+    def is_active(self) -> bool:
+        """Return True when this instance runs the jobs (always, without a leadership)."""
+        return self.leadership is None or self.leadership.is_leader()
+
+    def _leadership_changed(self, active: bool) -> None:
+        if active:
+            # Taking over: every job runs now, as at a start.
+            now = _local_naive(self.clock())
+            for job in self._jobs.values():
+                job.next_run = now
+            self._deferred.clear()
+        else:
+            log.warning("not the active instance: no further job starts here; a job "
+                        "still running has every write refused")
+        self.write_service_textfile()
+
+    def write_service_textfile(self) -> None:
+        """Write durability_service.prom: whether this instance is the active one."""
+        folder = self.config.schedule.textfile_dir
+        if not folder or self.leadership is None:
+            return
+        from durability.render import write_output
+        from durability.service.textfile import render_service_textfile, textfile_path
+
+        path = textfile_path(folder, "service")
+        text = render_service_textfile(self.leadership.lease.instance_name, self._active)
+        try:
+            write_output(text, path)
+        except OSError as error:
+            log.error("cannot write Prometheus textfile %s: %s", path, error)
 
     def reload(self) -> bool:
         """Load the config again; keep the running one (and say why) if the new is bad."""
@@ -211,7 +263,7 @@ class Service:
             try:
                 if name is None:
                     return
-                if self.stop_event.is_set():
+                if self.stop_event.is_set() or not self.is_active():
                     continue
                 self.run_job(name)
             finally:
@@ -228,12 +280,22 @@ class Service:
         spec = self._specs[name]
         config = self.config
         started = self.clock()
+        store, refused = None, None
+        if self.leadership is not None:
+            try:
+                store = self._guarded_store()
+            except StateError as error:
+                refused = error
         ctx = Context(config_path=self.config_path, preloaded=config, command=name,
-                      now=started.replace(microsecond=0))
+                      now=started.replace(microsecond=0), store=store)
         began = time.monotonic()
         try:
             try:
+                if refused is not None:
+                    raise refused
                 report = spec.function(ctx)
+            except StateError as error:
+                report = unknown_report(name, f"job {name} could not run: {error}", ctx.now)
             except Exception as error:
                 log.exception("job %s crashed", name)
                 report = unknown_report(
@@ -242,6 +304,11 @@ class Service:
             seconds = time.monotonic() - began
             if spec.record and config.state.record:
                 report = self._record(ctx, report)
+            if not self.is_active():
+                # Another instance runs the jobs now; its textfile and reports count.
+                log.warning("%s: finished after this instance stopped being the active "
+                            "one; its writes were refused", name)
+                return JobRun(name, started, seconds, report)
             self._write_textfile(name, report, started, seconds)
             if spec.record:
                 self._send_to_fleet(report)
@@ -251,8 +318,29 @@ class Service:
         self.runs.append(run)
         # A problem is worth the operator's journal at the default level; routine runs not.
         level = logging.INFO if report.status.name == "OK" else logging.WARNING
+        if refused is not None:
+            if self._store_down:
+                level = logging.INFO  # said at the first failed run of this outage
+            self._store_down = True
+        elif self._store_down and store is not None:
+            self._store_down = False
+            log.warning("%s: the state store answers again", name)
         log.log(level, "%s: %s - %s (%.1fs)", name, report.status.name, report.summary, seconds)
         return run
+
+    def _guarded_store(self) -> Store:
+        """Open a job's store with the lease's fence on every write transaction."""
+        from durability.state.store import open_store
+
+        assert self.leadership is not None
+        state = self.config.state
+        store = open_store(state.path, state.url)
+        try:
+            self.leadership.lease.guard_store(store)
+        except StateError:
+            store.close()
+            raise
+        return store
 
     def _record(self, ctx: Context, report: Report) -> Report:
         try:

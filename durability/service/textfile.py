@@ -38,3 +38,15 @@ def render_job_textfile(
               "Unix time the service runs this job next.", labels,
               registry=registry).labels(durability_job=job).set(next_run.timestamp())
     return render_prometheus(report) + generate_latest(registry).decode("utf-8")
+
+
+def render_service_textfile(instance_name: str, active: bool) -> str:
+    """Given this instance's name and whether it holds the service lease, return its textfile."""
+    from prometheus_client import CollectorRegistry, Gauge, generate_latest
+
+    registry = CollectorRegistry()
+    Gauge("durability_service_active",
+          "1 on the service instance that runs the jobs (holds the lease), 0 on a standby.",
+          ["instance_name"], registry=registry).labels(instance_name=instance_name).set(
+              1 if active else 0)
+    return generate_latest(registry).decode("utf-8")

@@ -1,10 +1,13 @@
 """PostgreSQL connection for the state store (psycopg 3), imported only when configured.
 
-The same portable SQL runs here as on SQLite (`Store.sql` turns `?` into `%s`). What
-differs: the connection is in autocommit mode and `transaction()` opens an explicit
-transaction; migrations take a transaction-scoped advisory lock, so two processes
-starting at once (a cron job and the service) never apply the same DDL twice; every
-driver error becomes a `StateError` naming the database (never its password).
+The same portable SQL runs here as on SQLite: `Store.sql` turns each `?` in code into
+the server's `$N` placeholder and the statement goes through psycopg's raw cursor, so
+a `?` or `%` inside a literal is just text. What differs: the connection is in
+autocommit mode and `transaction()` opens an explicit transaction; migrations take a
+transaction-scoped advisory lock, so two processes starting at once (a cron job and the
+service) never apply the same DDL twice; every driver error becomes a `StateError`
+naming the database (never its password). TCP keepalives are on, so a connection to a
+server that vanished fails within about half a minute instead of hanging.
 """
 
 from __future__ import annotations
@@ -46,7 +49,11 @@ def open_postgres(url: str) -> Store:
         ) from error
     shown = redact_url(url)
     try:
-        connection = psycopg.connect(url, autocommit=True, connect_timeout=10)
+        connection = psycopg.connect(
+            url, autocommit=True, connect_timeout=10, cursor_factory=psycopg.RawCursor,
+            keepalives=1, keepalives_idle=10, keepalives_interval=5, keepalives_count=3,
+            tcp_user_timeout=30000,
+        )
     except psycopg.Error as error:
         raise StateError(f"cannot open state store {shown}: {_reason(error)}") from error
     return PostgresStore(connection, "postgresql", shown)
@@ -83,36 +90,12 @@ class PostgresStore(Store):
 
         try:
             with self.connection.transaction():  # type: ignore[attr-defined]
+                if self.fence is not None:
+                    self.fence(self)
                 yield self
         except psycopg.Error as error:
             raise StateError(f"state store {self.location}: {_reason(error)}") from error
 
-    def migrate(self, component: str, migrations: Sequence[str]) -> None:
-        """Apply the missing migrations of one component under an advisory lock."""
-        if component in self._migrated:
-            return
-        with self.transaction():
-            self.execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
-            self.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                " component TEXT NOT NULL, version INTEGER NOT NULL,"
-                " PRIMARY KEY (component, version))"
-            )
-            rows = self.query(
-                "SELECT version FROM schema_migrations WHERE component = ?", (component,)
-            )
-            applied = {int(r[0]) for r in rows}
-            for version, script in enumerate(migrations, start=1):
-                if version in applied:
-                    continue
-                for statement in _statements(self.ddl(script)):
-                    self.execute(statement)
-                self.execute(
-                    "INSERT INTO schema_migrations (component, version) VALUES (?, ?)",
-                    (component, version),
-                )
-        self._migrated.add(component)
-
-
-def _statements(script: str) -> list[str]:
-    return [part.strip() for part in script.split(";") if part.strip()]
+    def _lock_migrations(self) -> None:
+        """Take the migration advisory lock until the end of the transaction."""
+        self.execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))

@@ -51,6 +51,17 @@ class Cluster:
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def restart(cluster: Cluster) -> None:
+    """Restart the cluster's server as `pg_ctl restart -m fast` does: every session is cut."""
+    env = {**os.environ, "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"}
+    subprocess.run(
+        _as_owner([f"{BIN}/pg_ctl", "-D", os.path.join(cluster.root, "data"), "-m", "fast",
+                   "-w", "-t", "60", "-l", os.path.join(cluster.root, "log"), "restart"],
+                  _owner()),
+        check=True, capture_output=True, env=env, cwd=cluster.root,
+    )
+
+
 def available() -> bool:
     """Return True when Debian's PostgreSQL 15 server binaries are installed."""
     return os.path.exists(os.path.join(BIN, "initdb"))
