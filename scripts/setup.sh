@@ -13,6 +13,7 @@ if [ "$test_mode" = 1 ]; then
     # smartmontools: SMART probing; postgresql: the store's second backend;
     # chromium: pages clicked in a real browser; dosfstools/e2fsprogs: disk images.
     apt_packages+=(smartmontools postgresql chromium dosfstools e2fsprogs util-linux openssl)
+    apt_packages+=(spamassassin)  # reminder emails checked as a receiving server would
 fi
 missing=()
 for pkg in "${apt_packages[@]}"; do
