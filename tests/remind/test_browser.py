@@ -72,7 +72,7 @@ def test_confirm_clicked_in_chromium_stops_reminders(
         page = browser.new_page()
         page.goto(confirm.group(1))
         assert "Potwierdź własną kopię zapasową" in page.title()
-        page.get_by_role("button", name="Zrobiłem kopię").click()
+        page.get_by_role("button", name="Mam już kopię").click()
         page.wait_for_load_state()
         assert "Dziękujemy" in page.content()
     finally:
