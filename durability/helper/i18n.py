@@ -74,8 +74,15 @@ def pgettext(context: str, message: str) -> str:
     return _translations().pgettext(context, message)
 
 
-MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
-          "September", "October", "November", "December")
+def _month(number: int) -> str:
+    # Spelled out so that the catalog tools find every name; Polish needs the genitive.
+    return (
+        pgettext("date", "January"), pgettext("date", "February"),
+        pgettext("date", "March"), pgettext("date", "April"), pgettext("date", "May"),
+        pgettext("date", "June"), pgettext("date", "July"), pgettext("date", "August"),
+        pgettext("date", "September"), pgettext("date", "October"),
+        pgettext("date", "November"), pgettext("date", "December"),
+    )[number - 1]
 
 
 def format_time(value: str | datetime | None, never: str = "") -> str:
@@ -91,8 +98,7 @@ def format_time(value: str | datetime | None, never: str = "") -> str:
         except ValueError:
             return value
     local = moment.astimezone() if moment.tzinfo is not None else moment
-    # The genitive month, as a Polish date needs it ("1 grudnia").
-    month = pgettext("date", MONTHS[local.month - 1])
+    month = _month(local.month)
     return _("{day} {month} {year}, {time}").format(
         day=local.day, month=month, year=local.year, time=local.strftime("%H:%M"))
 
