@@ -236,7 +236,11 @@ def copy_to_disk(
                 free = free_bytes(mountpoint)
                 _files, needed = tree_size(sources)
                 if free is not None and free < needed:
-                    raise HelperError(disk_full_message(name, needed, free)) from error
+                    cleaned = tidy_unfinished(make_restic(
+                        repository, password_file, record.password_command,
+                        binary=options.restic_binary, cache_dir=options.cache_dir))
+                    raise HelperError(disk_full_message(
+                        name, needed, free_bytes(mountpoint), cleaned)) from error
                 raise HelperError(_(
                     "disk {disk}: restic made no progress for {seconds} s and was stopped; "
                     "check the disk (is it failing?) and retry").format(
@@ -276,6 +280,10 @@ def _copy_pinned(
             raise HelperError(_(
                 "disk {disk}: some files could not be read, so the copy is incomplete "
                 "(run with -v to see which)").format(disk=name)) from error
+        if is_disk_full(error):
+            cleaned = tidy_unfinished(restic)
+            raise HelperError(disk_full_message(name, needed, free_bytes(mountpoint),
+                                                cleaned)) from error
         raise HelperError(
             explain(error, name, needed=needed, free=free_bytes(mountpoint),
                     password_source=password_source)
@@ -338,6 +346,29 @@ def removed_message(name: str) -> str:
     """Return the message for a disk that went away during the copy."""
     return _("disk {disk} was removed or unmounted during the copy: plug it in again and "
              "rerun copy (no receipt was written)").format(disk=name)
+
+
+def is_disk_full(error: ResticError) -> bool:
+    """Return True if a restic failure says the disk is full."""
+    lowered = str(error).lower()
+    return "no space left" in lowered or "disk quota" in lowered
+
+
+def tidy_unfinished(restic: HelperRestic) -> bool:
+    """Remove what an unfinished copy left on a full disk; return True if that worked.
+
+    A copy that ran out of room leaves pack files that no snapshot uses. `prune` with
+    `--max-unused unlimited` deletes only such wholly unused packs (it never rewrites
+    data, which a full disk could not take); `unlock` first clears the lock of a restic
+    that had to be stopped.
+    """
+    try:
+        restic.run(["unlock"])
+        restic.run(["prune", "--max-unused", "unlimited"])
+    except ResticError as error:
+        log.info("could not tidy up after the full disk: %s", error)
+        return False
+    return True
 
 
 def _require_mounted(disk: disks.Present, options: CopyOptions, name: str) -> None:
