@@ -49,9 +49,9 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
 
 SUBJECTS = {
     "en": ("{provider}: a reminder to keep your own backup copy",
-           "{provider}: reminder {step} of {steps} about your own backup copy"),
+           "{provider}: your own backup copy, reminder {step} of at most {steps}"),
     "pl": ("{provider}: przypomnienie o własnej kopii zapasowej",
-           "{provider}: przypomnienie {step} z {steps} o własnej kopii zapasowej"),
+           "{provider}: własna kopia zapasowa, przypomnienie {step} z najwyżej {steps}"),
 }
 
 

@@ -134,7 +134,7 @@ def preview(message: Message, planned: Planned, sender: Sender) -> str:
         f"To:       {parsed['To']}\n"
         f"Customer: {customer.id}\n"
         f"Language: {customer.language}\n"
-        f"Step:     {planned.step} of {steps}\n"
+        f"Step:     {planned.step} of at most {steps}\n"
         f"Subject:  {parsed['Subject']}\n"
         f"{'-' * 72}\n"
         f"{text.rstrip()}\n\n"

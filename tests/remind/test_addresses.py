@@ -170,7 +170,7 @@ def test_dry_run_prints_a_readable_preview(
     assert "Content-Transfer-Encoding" not in out and "=C5=" not in out and "=?utf-8?" not in out
     assert "To:       Łukasz Żółć <jan@example.com>" in out
     assert "Language: pl" in out and "Language: en" in out
-    assert "Step:     1 of 6" in out
+    assert "Step:     1 of at most 6" in out
     assert "Subject:  Hosting Żółw: przypomnienie o własnej kopii zapasowej" in out
     assert "Piszemy z Hosting Żółw w sprawie Twojego konta c-1" in out
     assert "This is Hosting Żółw writing about your hosting account c-2." in out

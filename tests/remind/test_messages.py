@@ -119,9 +119,9 @@ def test_later_steps_say_more_than_the_first(language: str) -> None:
     # The step, the previous reminder, what is at stake now, how many may follow.
     assert len(new) >= 5, new
     expected = {
-        "pl": ["To przypomnienie 3 z 6.", "Poprzednie przypomnienie wysłaliśmy 30 listopada 2026",
+        "pl": ["To przypomnienie 3 z najwyżej 6.", "Poprzednie przypomnienie wysłaliśmy 30 listopada 2026",
                "wyślemy jeszcze najwyżej 3 przypomnienia.", "Dopóki nie masz własnej kopii"],
-        "en": ["This is reminder 3 of 6.", "We sent the previous reminder on November 30, 2026",
+        "en": ["This is reminder 3 of at most 6.", "We sent the previous reminder on November 30, 2026",
                "we will send at most 3 reminders more.", "Until you have a copy of your own"],
     }[language]
     for phrase in expected:
