@@ -16,6 +16,7 @@ if [ "$test_mode" = 1 ]; then
     # The real monitoring clients the outputs are checked with: promtool, node_exporter,
     # Nagios 4 and systemd-analyze (tests/clients/).
     apt_packages+=(prometheus prometheus-node-exporter nagios4-core systemd)
+    apt_packages+=(spamassassin)  # reminder emails checked as a receiving server would
 fi
 missing=()
 for pkg in "${apt_packages[@]}"; do

@@ -16,9 +16,13 @@ class SmtpSettings(Settings):
     username: str | None = setting(None, help="Login name, if the server wants one.")
     password_file: str | None = setting(None, help="File holding the SMTP password.")
     from_: str = setting(
-        "backups@localhost", help="From address (the key is 'from' in the file)."
+        "backups@localhost",
+        help="From address, 'addr@example.com' or 'Name <addr@example.com>' (the key is "
+        "'from' in the file; without a name, remind.provider_name is shown).",
+        check=lambda text: _address_problem(text),
     )
-    reply_to: str | None = setting(None, help="Reply-To address.")
+    reply_to: str | None = setting(None, help="Reply-To address.",
+                                   check=lambda text: _address_problem(text))
     max_per_hour: int = setting(
         200, minimum=1, help="Messages handed to the server in any rolling 60 minutes."
     )
@@ -55,10 +59,19 @@ class RemindSettings(Settings):
         example='"09:00-18:00"', check=lambda text: _window_problem(text),
     )
     unsubscribe_mailto: str | None = setting(
-        None, help="mailto address for List-Unsubscribe.", example='"unsubscribe@example.com"'
+        None, help="mailto address for List-Unsubscribe.", example='"unsubscribe@example.com"',
+        check=lambda text: _bare_address_problem(text),
     )
     helper_url: str | None = setting(
         None, help="Where customers can read about durability-helper."
+    )
+    panel_url: str | None = setting(
+        None, help="The customer panel's address, named in the emails' advice on telling a "
+        "genuine reminder from a fake one.", example='"https://panel.example.com"',
+    )
+    contact: str | None = setting(
+        None, help="How customers reach the provider (shown on link pages); default: the "
+        "Reply-To, else the From address.", example='"pomoc@example.com, +48 22 123 45 67"',
     )
 
 
@@ -93,6 +106,18 @@ def _window_problem(text: str | None) -> str | None:
     except ValueError as error:
         return str(error)
     return None
+
+
+def _address_problem(text: str | None) -> str | None:
+    from durability.remind.addresses import problem
+
+    return problem(text)
+
+
+def _bare_address_problem(text: str | None) -> str | None:
+    from durability.remind.addresses import bare_problem
+
+    return bare_problem(text)
 
 
 def _zone_problem(name: str | None) -> str | None:

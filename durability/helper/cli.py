@@ -19,6 +19,7 @@ from typing import NoReturn
 
 from durability.errors import DurabilityError
 from durability.helper.folder import Folder, HelperError, default_cache, default_folder
+from durability.helper.i18n import _, ngettext
 
 EPILOG = """\
 three steps:
@@ -175,11 +176,12 @@ def cmd_copy(args: argparse.Namespace, folder: Folder) -> int:
         state = folder.load()
         paths = list(args.paths) or list(state.paths)
         if not paths:
-            raise HelperError("what should be copied? give the folders or files: copy PATH...")
+            raise HelperError(_("what should be copied? Give the folders or files: "
+                                "copy PATH..."))
         try:
             outcome = run_copy(paths, folder, datetime.now(UTC), options, progress)
         except HelperError as error:
-            notify("Backup copy not made", str(error), urgent=True, mode=args.notify)
+            notify(_("Backup copy not made"), str(error), urgent=True, mode=args.notify)
             raise
         state = folder.load()
         url = url or state.confirm_url
@@ -191,24 +193,26 @@ def cmd_copy(args: argparse.Namespace, folder: Folder) -> int:
                 _warn(disk.error)
                 continue
             receipt = disk.receipt
-            _say(
-                f"disk {disk.disk}: copied {receipt.files} files "
-                f"({_size(receipt.bytes)}), verified; snapshot {receipt.snapshot_id[:8]}"
-            )
+            _say(ngettext(
+                "disk {disk}: copied {count} file ({size}), verified; snapshot {snapshot}",
+                "disk {disk}: copied {count} files ({size}), verified; snapshot {snapshot}",
+                receipt.files,
+            ).format(disk=disk.disk, count=receipt.files, size=_size(receipt.bytes),
+                     snapshot=receipt.snapshot_id[:8]))
             if url:
                 queue_receipt(folder.path, receipt, url)
         # An unreachable provider only delays the receipt: the copy itself is done.
         _send_pending(folder)
     if outcome.ok:
-        notify("Backup copy made", "Your copy was verified.", mode=args.notify)
+        notify(_("Backup copy made"), _("Your copy was verified."), mode=args.notify)
     else:
         failed = [d.error for d in outcome.disks if d.receipt is None]
-        notify("Backup copy failed", failed[0], urgent=True, mode=args.notify)
+        notify(_("Backup copy failed"), failed[0], urgent=True, mode=args.notify)
     return 0 if outcome.ok else 1
 
 
 def _size(count: int) -> str:
-    from durability.units import format_bytes
+    from durability.helper.i18n import format_bytes
 
     return format_bytes(count)
 
@@ -221,7 +225,9 @@ def _send_pending(folder: Folder) -> bool:
     refused: set[str] = set()
     for outcome in flush_pending(folder.path):
         if outcome.kind == "confirmed":
-            _say(outcome.message + (f" (customer {outcome.customer})" if outcome.customer else ""))
+            _say(outcome.message if not outcome.customer else _(
+                "{message} (customer {customer})").format(message=outcome.message,
+                                                          customer=outcome.customer))
         else:
             ok = False
             _warn(outcome.message)
@@ -231,6 +237,8 @@ def _send_pending(folder: Folder) -> bool:
     if state.confirm_url and state.confirm_url in refused:
         # A refused link stays refused: stop using it for the copies that follow.
         folder.save(replace(state, confirm_url=""))
+        _warn(_("that confirm link will not be used again; give the one from your latest "
+                "reminder email: durability-helper confirm URL"))
     return ok
 
 
@@ -247,10 +255,12 @@ def cmd_confirm(args: argparse.Namespace, folder: Folder) -> int:
         state = folder.load()
         url = check_confirm_url(args.url) if args.url else state.confirm_url
         if not url:
-            raise HelperError("give the confirm link from your reminder email: confirm URL")
+            raise HelperError(_("give the confirm link from your reminder email: "
+                                "confirm URL"))
         receipts = [r for r in list_receipts(folder.path) if r.verified]
         if not receipts and not pending(folder.path):
-            raise HelperError("no verified copy yet: run `durability-helper copy PATH...` first")
+            raise HelperError(_("no verified copy yet: run "
+                                "`durability-helper copy PATH...` first"))
         if receipts:
             queue_receipt(folder.path, receipts[-1], url)
         if args.url:
@@ -272,6 +282,9 @@ COMMANDS = {"enroll": cmd_enroll, "copy": cmd_copy, "confirm": cmd_confirm, "sta
 
 def dispatch(argv: Sequence[str]) -> int:
     """Parse argv, run the command and return its exit code (argparse exits on usage)."""
+    from durability.helper import i18n
+
+    i18n.use()  # the language of this run's environment (LC_ALL, LC_MESSAGES, LANG)
     args = build_parser().parse_args(list(argv))
     level = logging.WARNING if args.verbose == 0 else logging.INFO if args.verbose == 1 else (
         logging.DEBUG
@@ -291,7 +304,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     try:
         code = dispatch(sys.argv[1:] if argv is None else argv)
     except KeyboardInterrupt:
-        _warn("interrupted (no receipt was written for an unfinished copy)")
+        _warn(_("interrupted (no receipt was written for an unfinished copy)"))
         code = 1
     except BrokenPipeError:
         code = 1

@@ -23,6 +23,7 @@ from durability.errors import ParseError
 from durability.helper import disks
 from durability.helper.folder import DiskRecord, Folder, HelperError, HelperState
 from durability.helper.guard import StallGuard
+from durability.helper.i18n import _, format_bytes, ngettext
 from durability.helper.notify import Progress
 from durability.helper.receipts import Receipt, disk_hash, save_receipt
 from durability.helper.repo import (
@@ -44,7 +45,6 @@ from durability.helper.repo import (
     tree_size,
 )
 from durability.restic import ResticError
-from durability.units import format_bytes
 
 log = logging.getLogger(__name__)
 
@@ -102,9 +102,9 @@ def resolve_paths(paths: Sequence[str]) -> list[str]:
     for path in paths:
         absolute = os.path.abspath(os.path.expanduser(path))
         if not os.path.exists(absolute):
-            raise HelperError(f"{path} does not exist")
+            raise HelperError(_("{path} does not exist").format(path=path))
         if not os.access(absolute, os.R_OK):
-            raise HelperError(f"{path} cannot be read")
+            raise HelperError(_("{path} cannot be read").format(path=path))
         resolved.append(absolute)
     return resolved
 
@@ -126,10 +126,11 @@ def find_present(
                 enrolled, options.proc_root, options.sys_root, use_udev=options.use_udev
             )
         except (OSError, ParseError) as error:
-            raise HelperError(f"cannot list the mounted disks: {error}") from error
+            raise HelperError(_("cannot list the mounted disks: {error}").format(
+                error=error)) from error
         if present or time.monotonic() >= deadline:
             return present, notes
-        progress.step("waiting for an enrolled disk to be mounted…")
+        progress.step(_("waiting for an enrolled disk to be plugged in…"))
         time.sleep(min(2.0, max(0.1, deadline - time.monotonic())))
 
 
@@ -147,19 +148,21 @@ def run_copy(
     """
     state = folder.load()
     if not state.disks:
-        raise HelperError("no disk is enrolled yet: run `durability-helper enroll MOUNTPOINT`")
+        raise HelperError(_("no disk is enrolled yet: run "
+                            "`durability-helper enroll MOUNTPOINT`"))
     sources = resolve_paths(paths)
     present, notes = find_present(state, options, progress)
     if not present:
         names = ", ".join(d.name for d in state.disks)
         raise HelperError(
-            f"none of your enrolled disks is plugged in (enrolled: {names})"
+            _("none of your enrolled disks is plugged in (enrolled: {names})").format(
+                names=names)
             + "".join(f"; {note}" for note in notes)
         )
     present_ids = {p.disk_id for p in present}
     for record in state.disks:
         if record.disk_id not in present_ids:
-            notes.append(f"disk {record.name} is not plugged in: skipped")
+            notes.append(_("disk {disk} is not plugged in: skipped").format(disk=record.name))
     # Sampling is not cryptography; a seed makes tests repeatable.
     rng = random.SystemRandom() if options.seed is None else random.Random(options.seed)  # noqa: S311
     outcomes = []
@@ -173,10 +176,7 @@ def run_copy(
         except HelperError as error:
             message = str(error)
             if not disks.still_mounted(disk, options.proc_root):
-                message = (
-                    f"disk {record.name} was removed or unmounted during the copy: "
-                    "plug it in again and rerun copy (no receipt was written)"
-                )
+                message = removed_message(record.name)
             elif isinstance(error, VerifyError):
                 record = replace(
                     record, last_verified_at=isoformat(datetime.now(UTC)), last_verified_ok=False
@@ -212,17 +212,15 @@ def copy_to_disk(
     shown_repository = str(Path(mountpoint, disk.marker.repository))
     password_file = "" if record.password_command else str(folder.key_path(record.disk_id))
     if password_file and not os.path.exists(password_file):
-        raise HelperError(
-            f"disk {name}: its password file {password_file} is missing; restore it from "
-            "your copy of the password"
-        )
+        raise HelperError(_(
+            "disk {disk}: its password file {file} is missing; restore it from your copy of "
+            "the password").format(disk=name, file=password_file))
     try:
         fd, repository = disks.open_pinned(disk, disk.marker.repository)
     except OSError as error:
-        raise HelperError(
-            f"disk {name}: cannot open its backup folder {shown_repository}: "
-            f"{error.strerror or error}"
-        ) from error
+        raise HelperError(_("disk {disk}: cannot open its backup folder {folder}: {error}")
+                          .format(disk=name, folder=shown_repository,
+                                  error=error.strerror or error)) from error
     stuck_after = options.stuck_after if options.stuck_after is not None else STUCK_AFTER
     try:
         with StallGuard(options.restic_binary, stuck_after) as guard:
@@ -238,11 +236,15 @@ def copy_to_disk(
                 free = free_bytes(mountpoint)
                 _files, needed = tree_size(sources)
                 if free is not None and free < needed:
-                    raise HelperError(disk_full_message(name, needed, free)) from error
-                raise HelperError(
-                    f"disk {name}: restic made no progress for {stuck_after:.0f} s and was "
-                    "stopped; check the disk (is it failing?) and retry"
-                ) from error
+                    cleaned = tidy_unfinished(make_restic(
+                        repository, password_file, record.password_command,
+                        binary=options.restic_binary, cache_dir=options.cache_dir))
+                    raise HelperError(disk_full_message(
+                        name, needed, free_bytes(mountpoint), cleaned)) from error
+                raise HelperError(_(
+                    "disk {disk}: restic made no progress for {seconds} s and was stopped; "
+                    "check the disk (is it failing?) and retry").format(
+                        disk=name, seconds=f"{stuck_after:.0f}")) from error
     finally:
         os.close(fd)
 
@@ -262,22 +264,26 @@ def _copy_pinned(
 ) -> tuple[Receipt, DiskRecord]:
     name = record.name
     mountpoint = disk.volume.mountpoint
-    password_source = "the password command" if record.password_command else password_file
+    password_source = _("the password command") if record.password_command else password_file
     restic = make_restic(
         repository, password_file, record.password_command,
         binary=options.restic_binary, cache_dir=options.cache_dir,
     )
     _files, needed = tree_size(sources)
-    progress.step(f"disk {name}: copying {format_bytes(needed)}…")
+    progress.step(_("disk {disk}: copying {size}…").format(disk=name, size=format_bytes(needed)))
     try:
-        with progress.watch(f"disk {name}", mountpoint, needed):
+        with progress.watch(_("disk {disk}").format(disk=name), mountpoint, needed,
+                            options.restic_binary):
             done = restic.run(["backup", "--json", "--tag", TAG, *sources])
     except ResticError as error:
         if error.returncode == 3:
-            raise HelperError(
-                f"disk {name}: some files could not be read, so the copy is incomplete "
-                "(run with -v to see which)"
-            ) from error
+            raise HelperError(_(
+                "disk {disk}: some files could not be read, so the copy is incomplete "
+                "(run with -v to see which)").format(disk=name)) from error
+        if is_disk_full(error):
+            cleaned = tidy_unfinished(restic)
+            raise HelperError(disk_full_message(name, needed, free_bytes(mountpoint),
+                                                cleaned)) from error
         raise HelperError(
             explain(error, name, needed=needed, free=free_bytes(mountpoint),
                     password_source=password_source)
@@ -285,14 +291,15 @@ def _copy_pinned(
     try:
         summary = parse_backup_summary(done.stdout)
     except ValueError as error:
-        raise HelperError(f"disk {name}: the new copy cannot be found: {error}") from error
+        raise HelperError(_("disk {disk}: the new copy cannot be found: {error}").format(
+            disk=name, error=error)) from error
     try:
         listing = restic.run(["ls", "--json", summary.snapshot_id])
     except ResticError as error:
         _require_mounted(disk, options, name)
-        raise VerifyError(
-            f"disk {name}: verification failed, the new copy cannot be listed ({error})"
-        ) from error
+        raise VerifyError(_(
+            "disk {disk}: verification failed, the new copy cannot be listed ({error})").format(
+                disk=name, error=error)) from error
     # restic 0.14 reports a short id; the receipt carries the full one.
     summary = replace(
         summary, snapshot_id=parse_ls_snapshot_id(listing.stdout) or summary.snapshot_id
@@ -302,16 +309,18 @@ def _copy_pinned(
     record = replace(record, last_copy_at=isoformat(now), last_snapshot_id=summary.snapshot_id)
 
     subset = max(1, min(record.next_subset, options.subsets))
-    progress.step(f"disk {name}: reading back part {subset} of {options.subsets}…")
+    progress.step(_("disk {disk}: reading back part {part} of {parts}…").format(
+        disk=name, part=subset, parts=options.subsets))
     try:
         restic.run(["check", f"--read-data-subset={subset}/{options.subsets}"])
     except ResticError as error:
         _require_mounted(disk, options, name)
-        raise VerifyError(
-            f"disk {name}: verification failed, the backup on this disk is damaged "
-            f"({error}); run `restic -r {shown_repository} check` and consider a new disk"
-        ) from error
-    progress.step(f"disk {name}: restoring sample files to compare with the originals…")
+        raise VerifyError(_(
+            "disk {disk}: verification failed, the backup on this disk is damaged ({error}); "
+            "run `restic -r {folder} check` and consider a new disk").format(
+                disk=name, error=error, folder=shown_repository)) from error
+    progress.step(_("disk {disk}: restoring sample files to compare with the originals…")
+                  .format(disk=name))
     checked = verify_sample(restic, summary.snapshot_id, files, options, rng, name, folder)
     _require_mounted(disk, options, name)
     log.info("disk %s: %d sample files matched", name, checked)
@@ -333,12 +342,38 @@ def _copy_pinned(
     return receipt, record
 
 
+def removed_message(name: str) -> str:
+    """Return the message for a disk that went away during the copy."""
+    return _("disk {disk} was removed or unmounted during the copy: plug it in again and "
+             "rerun copy (no receipt was written)").format(disk=name)
+
+
+def is_disk_full(error: ResticError) -> bool:
+    """Return True if a restic failure says the disk is full."""
+    lowered = str(error).lower()
+    return "no space left" in lowered or "disk quota" in lowered
+
+
+def tidy_unfinished(restic: HelperRestic) -> bool:
+    """Remove what an unfinished copy left on a full disk; return True if that worked.
+
+    A copy that ran out of room leaves pack files that no snapshot uses. `prune` with
+    `--max-unused unlimited` deletes only such wholly unused packs (it never rewrites
+    data, which a full disk could not take); `unlock` first clears the lock of a restic
+    that had to be stopped.
+    """
+    try:
+        restic.run(["unlock"])
+        restic.run(["prune", "--max-unused", "unlimited"])
+    except ResticError as error:
+        log.info("could not tidy up after the full disk: %s", error)
+        return False
+    return True
+
+
 def _require_mounted(disk: disks.Present, options: CopyOptions, name: str) -> None:
     if not disks.still_mounted(disk, options.proc_root):
-        raise HelperError(
-            f"disk {name} was removed or unmounted during the copy: "
-            "plug it in again and rerun copy (no receipt was written)"
-        )
+        raise HelperError(removed_message(name))
 
 
 def verify_sample(
@@ -371,16 +406,17 @@ def verify_sample(
         try:
             restic.run(args)
         except ResticError as error:
-            raise VerifyError(
-                f"disk {name}: verification failed, files could not be read back from the "
-                f"disk ({error})"
-            ) from error
+            raise VerifyError(_(
+                "disk {disk}: verification failed, files could not be read back from the "
+                "disk ({error})").format(disk=name, error=error)) from error
         differing = sum(1 for node in sample if not _same(node, Path(scratch + node.path)))
         if differing:
-            raise VerifyError(
-                f"disk {name}: verification failed: {differing} of {len(sample)} sample "
-                "files came back different from the originals"
-            )
+            raise VerifyError(ngettext(
+                "disk {disk}: verification failed: {count} of {total} sample file came back "
+                "different from the original",
+                "disk {disk}: verification failed: {count} of {total} sample files came back "
+                "different from the originals", len(sample)).format(
+                    disk=name, count=differing, total=len(sample)))
         return len(sample)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -12,13 +12,15 @@ import os
 import shutil
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TextIO
 
 from durability.errors import CommandError
 from durability.execute import run
-from durability.units import format_bytes
+from durability.helper.i18n import _, format_bytes, format_duration
 
 log = logging.getLogger(__name__)
 
@@ -41,31 +43,37 @@ class Progress:
             self.stream.flush()
 
     @contextmanager
-    def watch(self, label: str, path: str, total: int, interval: float = 1.0) -> Iterator[None]:
-        """While inside, show on a terminal how much has been written to the disk at path.
+    def watch(self, label: str, path: str, total: int, binary: str = "restic",
+              interval: float = 1.0) -> Iterator[None]:
+        """While inside, show on a terminal how far the copy is, in percent, and the time
+        left.
 
-        restic's own output is captured, so the count comes from the disk's free space:
-        it is what this copy has written so far (new data only; unchanged files cost
-        nothing), shown against the most it could need.
+        restic's own output is captured, so progress is what the restic processes this
+        process started have read so far (the files being copied), against the total
+        size of the files; where that cannot be read, what the copy has written to the
+        disk at `path` (its free space shrinking). The time left is estimated from the
+        pace so far.
         """
         isatty = getattr(self.stream, "isatty", None)
         if not self.enabled or not (isatty and isatty()):
             yield
             return
-        start = _free(path)
+        start_free = _free(path)
+        name = os.path.basename(binary)
         stop = threading.Event()
         shown = threading.Event()
+        began = time.monotonic()
 
         def show() -> None:
             while not stop.wait(interval):
-                now = _free(path)
-                if start is None or now is None:
-                    continue
-                written = max(0, start - now)
-                self.stream.write(
-                    f"\rdurability-helper: {label}: {format_bytes(written)} written "
-                    f"(at most {format_bytes(total)})\x1b[K"
-                )
+                done = _bytes_read(name)
+                if done is None:
+                    now_free = _free(path)
+                    if start_free is None or now_free is None:
+                        continue
+                    done = max(0, start_free - now_free)
+                line = progress_line(label, done, total, time.monotonic() - began)
+                self.stream.write(f"\rdurability-helper: {line}\x1b[K")
                 self.stream.flush()
                 shown.set()
 
@@ -79,6 +87,41 @@ class Progress:
             if shown.is_set():
                 self.stream.write("\n")
                 self.stream.flush()
+
+
+def progress_line(label: str, done: int, total: int, elapsed: float) -> str:
+    """Return one progress line: percent, how much of how much, and the time left.
+
+    The percent stays below 100 until the copy has really ended (restic also reads its
+    own index, so the count can pass the total), and the time left is shown once there
+    is a pace to go by.
+    """
+    if total <= 0:
+        return _("{label}: {done} copied").format(label=label, done=format_bytes(done))
+    shown = min(done, total)
+    percent = min(99, int(shown * 100 / total))
+    line = _("{label}: {percent}% ({done} of {total})").format(
+        label=label, percent=percent, done=format_bytes(shown), total=format_bytes(total))
+    if elapsed >= 3 and 0 < shown < total:
+        left = (total - shown) * elapsed / shown
+        line += ", " + _("{time} left").format(time=format_duration(left))
+    return line
+
+
+def _bytes_read(name: str, proc_root: str = "/proc") -> int | None:
+    """Return the bytes the running `name` children of this process have read, or None."""
+    from durability.helper.guard import children_named, parse_io
+
+    total = 0
+    found = False
+    for pid in children_named(name, proc_root):
+        try:
+            rchar, _wchar = parse_io(Path(proc_root, str(pid), "io").read_text())
+        except (OSError, ValueError):
+            continue
+        total += rchar
+        found = True
+    return total if found else None
 
 
 def _free(path: str) -> int | None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from durability.helper.folder import HelperError, write_private
+from durability.helper.i18n import _
 
 log = logging.getLogger(__name__)
 
@@ -89,15 +90,18 @@ def check_confirm_url(url: str) -> str:
     parts = urllib.parse.urlsplit(cleaned)
     host = parts.hostname or ""
     if parts.scheme not in ("https", "http") or not host:
-        raise HelperError(f"not a web link: {cleaned!r} (copy the confirm link from your email)")
+        raise HelperError(_("not a web link: {link} (copy the confirm link from your email)")
+                          .format(link=repr(cleaned)))
     if parts.scheme == "http" and host not in LOOPBACK_HOSTS:
-        raise HelperError("the confirm link must start with https:// (copy it from your email)")
+        raise HelperError(_("the confirm link must start with https:// (copy it from your "
+                            "email)"))
     segments = [s for s in parts.path.split("/") if s]
     if len(segments) < 3 or segments[-3] != "l" or not segments[-1]:
-        raise HelperError("this is not a confirm link: it should end in /l/confirm/…")
+        raise HelperError(_("this is not a confirm link: it should contain /l/confirm/…"))
     if segments[-2] != "confirm":
         raise HelperError(
-            f"this is the {segments[-2]!r} link, not the confirm link from your email"
+            _("this is the {kind} link, not the confirm link from your email")
+            .format(kind=repr(segments[-2]))
         )
     return cleaned
 
@@ -121,12 +125,33 @@ def list_receipts(folder: Path) -> list[Receipt]:
     return receipts
 
 
-def queue_receipt(folder: Path, receipt: Receipt, url: str) -> Path:
-    """Put a receipt in the queue for `url` and return its file (one per snapshot and disk)."""
+def queue_receipt(folder: Path, receipt: Receipt, url: str, now: float | None = None) -> Path:
+    """Put a receipt in the queue for `url` and return its file (one per snapshot and disk).
+
+    The time it was first queued is kept, so that a receipt that never gets through is
+    given up after PENDING_DAYS instead of being retried for ever.
+    """
+    import time
+
     stamp = receipt.time.replace(":", "").replace("-", "")
     path = folder / "pending" / f"{stamp}-{receipt.snapshot_id[:12]}-{receipt.disk[:8]}.json"
-    write_private(path, json.dumps({"url": url, **receipt_body(receipt)}, indent=2) + "\n")
+    queued = _queued_at(path) or (time.time() if now is None else now)
+    write_private(path, json.dumps({"url": url, "queued_at": queued, **receipt_body(receipt)},
+                                   indent=2) + "\n")
     return path
+
+
+# Confirm links expire after 60 days: a receipt still waiting after that cannot succeed.
+PENDING_DAYS = 60
+
+
+def _queued_at(path: Path) -> float | None:
+    try:
+        raw = json.loads(path.read_text("utf-8"))
+        queued = raw.get("queued_at")
+        return float(queued) if isinstance(queued, int | float) else path.stat().st_mtime
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def pending(folder: Path) -> list[tuple[Path, str, Receipt]]:
@@ -151,6 +176,7 @@ def send_receipt(url: str, receipt: Receipt, timeout: float = 15.0) -> SendOutco
         headers={"Content-Type": "application/json", "Accept": "application/json"},
     )
     host = urllib.parse.urlsplit(url).netloc
+    later = _("the receipt will be sent next time the helper runs")
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
             answer = _json_or_empty(response.read())
@@ -158,31 +184,55 @@ def send_receipt(url: str, receipt: Receipt, timeout: float = 15.0) -> SendOutco
         answer = _json_or_empty(error.read())
         reason = str(answer.get("error") or error.reason or "")
         if error.code == 403:
-            return SendOutcome(
-                "refused",
-                f"{host} refused the confirm link ({reason or 'invalid or expired'}): "
-                "use the confirm link from your latest reminder email",
-            )
+            return SendOutcome("refused", _(
+                "{host} refused the confirm link ({reason}): use the confirm link from your "
+                "latest reminder email").format(host=host,
+                                                reason=reason or _("invalid or expired")))
         if error.code == 422:
-            return SendOutcome("refused", f"{host} did not accept the receipt: {reason}")
+            return SendOutcome("refused", _("{host} did not accept the receipt: {reason}")
+                               .format(host=host, reason=reason))
         if 400 <= error.code < 500:
-            return SendOutcome(
-                "refused", f"{host} answered {error.code} {reason}: check the confirm link"
-            )
-        return SendOutcome(
-            "unreachable", f"{host} answered {error.code}; the receipt will be sent next time"
-        )
+            return SendOutcome("refused", _(
+                "{host} answered {code} {reason}: check the confirm link; this receipt is "
+                "dropped").format(host=host, code=error.code, reason=reason))
+        return SendOutcome("unreachable", _("{host} has a problem right now (answer {code}); "
+                                            "{later}").format(host=host, code=error.code,
+                                                              later=later))
     except (urllib.error.URLError, OSError, TimeoutError) as error:
         cause = error.reason if isinstance(error, urllib.error.URLError) else error
-        return SendOutcome(
-            "unreachable", f"cannot reach {host} ({cause}); the receipt will be sent next time"
-        )
+        return SendOutcome("unreachable", _("cannot reach {host}: {why}; {later}").format(
+            host=host, why=network_reason(cause, urllib.parse.urlsplit(url).hostname or host,
+                                          timeout), later=later))
     if answer.get("status") != "confirmed":
-        return SendOutcome(
-            "unreachable", f"{host} gave an unexpected answer; the receipt will be sent next time"
-        )
+        return SendOutcome("unreachable", _("{host} gave an unexpected answer; {later}")
+                           .format(host=host, later=later))
     customer = str(answer.get("customer", ""))
-    return SendOutcome("confirmed", f"{host} confirmed the copy", customer)
+    return SendOutcome("confirmed", _("{host} confirmed the copy").format(host=host), customer)
+
+
+def network_reason(cause: object, host: str, timeout: float) -> str:
+    """Return why a connection failed, in words (never "[Errno 111]")."""
+    import socket
+    import ssl
+
+    if isinstance(cause, socket.gaierror):
+        return _("the name {name} cannot be found (is this computer online, and is the "
+                 "link complete?)").format(name=host)
+    if isinstance(cause, ConnectionRefusedError):
+        return _("the server does not answer (it may be down for maintenance)")
+    if isinstance(cause, socket.timeout | TimeoutError):
+        return _("no answer within {seconds} seconds").format(seconds=f"{timeout:g}")
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        return _("its certificate cannot be verified, so the connection is not safe")
+    if isinstance(cause, ssl.SSLError):
+        return _("a secure connection could not be made")
+    if isinstance(cause, ConnectionResetError | ConnectionAbortedError | BrokenPipeError):
+        return _("the connection was cut off")
+    if isinstance(cause, OSError) and cause.errno in (101, 113):  # network/host unreachable
+        return _("there is no network connection to it (is this computer online?)")
+    if isinstance(cause, OSError) and cause.strerror:
+        return cause.strerror.lower()
+    return str(cause) or type(cause).__name__
 
 
 def _json_or_empty(data: bytes) -> dict[str, Any]:
@@ -193,21 +243,35 @@ def _json_or_empty(data: bytes) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def flush_pending(folder: Path, timeout: float = 15.0) -> list[SendOutcome]:
+def flush_pending(folder: Path, timeout: float = 15.0,
+                  now: float | None = None) -> list[SendOutcome]:
     """Send every queued receipt; keep those the provider could not take yet.
 
     Receipts for the same link are sent in order; once the provider is unreachable
     the rest of that link's queue waits too, without a delay per receipt.
     """
+    import time
+
     outcomes = []
     unreachable: set[str] = set()
+    oldest = (time.time() if now is None else now) - PENDING_DAYS * 86400
     for path, url, receipt in pending(folder):
         if url in unreachable:
             continue
         outcome = replace(send_receipt(url, receipt, timeout), url=url)
-        outcomes.append(outcome)
         if outcome.kind == "unreachable":
+            queued = _queued_at(path)
+            if queued is not None and queued < oldest:
+                path.unlink(missing_ok=True)
+                host = urllib.parse.urlsplit(url).netloc
+                outcomes.append(SendOutcome("refused", _(
+                    "{host} could not be reached for more than {days} days, so this receipt "
+                    "is dropped (its link has expired); use the confirm link from your latest "
+                    "reminder email").format(host=host, days=PENDING_DAYS), url=url))
+                continue
+            outcomes.append(outcome)
             unreachable.add(url)
             continue
+        outcomes.append(outcome)
         path.unlink(missing_ok=True)
     return outcomes

@@ -18,18 +18,20 @@ from datetime import datetime
 from pathlib import Path
 
 from durability.helper.folder import HelperError
+from durability.helper.i18n import _, format_bytes
 from durability.restic import Restic, ResticError, parse_time
-from durability.units import format_bytes
 
 TAG = "durability-helper"
 # A copy of many gigabytes to a slow USB disk takes hours; a stuck restic still ends.
 TIMEOUT = 48 * 3600.0
 
-INSTALL_RESTIC = (
-    "restic is not installed: install it with `sudo apt install restic` (Debian, Ubuntu), "
-    "`sudo dnf install restic` (Fedora) or from https://restic.net, "
-    "or give its path with --restic"
-)
+def install_restic_message() -> str:
+    """Return the message for a missing restic program."""
+    return _(
+        "restic is not installed: install it with `sudo apt install restic` (Debian, Ubuntu), "
+        "`sudo dnf install restic` (Fedora) or from https://restic.net, "
+        "or give its path with --restic"
+    )
 
 
 @dataclass
@@ -193,45 +195,63 @@ def explain(error: ResticError, disk: str, *, needed: int | None = None, free: i
     text = str(error)
     lowered = text.lower()
     if "program not found" in lowered:
-        return INSTALL_RESTIC
+        return install_restic_message()
     if "no space left" in lowered or "disk quota" in lowered:
         return disk_full_message(disk, needed, free)
     if "read-only file system" in lowered:
         return read_only_message(disk)
     if error.kind == "wrong-password":
-        where = f" (from {password_source})" if password_source else ""
-        return f"disk {disk}: the password{where} does not open the backup on this disk"
+        if password_source:
+            return _("disk {disk}: the password (from {source}) does not open the backup on "
+                     "this disk").format(disk=disk, source=password_source)
+        return _("disk {disk}: the password does not open the backup on this disk").format(
+            disk=disk)
     if error.kind == "no-repository":
-        return f"disk {disk}: the backup on this disk is missing or damaged ({text})"
+        return _("disk {disk}: the backup on this disk is missing or damaged ({detail})").format(
+            disk=disk, detail=text)
     if error.kind == "locked":
-        return (
-            f"disk {disk}: the backup is locked by another restic run; if none is running, "
+        return _(
+            "disk {disk}: the backup is locked by another restic run; if none is running, "
             "unlock it with `restic -r <disk>/durability-backup unlock`"
-        )
+        ).format(disk=disk)
     if "input/output error" in lowered or "no such device" in lowered:
-        return f"disk {disk}: read or write error on the disk ({text})"
-    return f"disk {disk}: restic failed: {text}"
+        return _("disk {disk}: read or write error on the disk ({detail})").format(
+            disk=disk, detail=text)
+    return _("disk {disk}: restic failed: {detail}").format(disk=disk, detail=text)
 
 
-def disk_full_message(disk: str, needed: int | None, free: int | None) -> str:
-    """Return the message for a full disk, saying how much room the copy needs."""
-    detail = ""
-    if needed is not None:
-        detail = f"; the copy needs up to {format_bytes(needed)}"
-        if free is not None:
-            detail += f", {format_bytes(free)} is free"
-    return (
-        f"disk {disk} is full{detail}: free some space on it or enroll a bigger disk "
-        "(the backups already on it are intact)"
-    )
+def disk_full_message(disk: str, needed: int | None, free: int | None,
+                      cleaned: bool | None = None) -> str:
+    """Return the message for a full disk, saying how much room the copy needs.
+
+    `cleaned` says whether the unfinished copy's data was removed again (None: not tried).
+    """
+    if needed is not None and free is not None:
+        text = _("disk {disk} is full; the copy needs up to {needed}, {free} is free").format(
+            disk=disk, needed=format_bytes(needed), free=format_bytes(free))
+    elif needed is not None:
+        text = _("disk {disk} is full; the copy needs up to {needed}").format(
+            disk=disk, needed=format_bytes(needed))
+    else:
+        text = _("disk {disk} is full").format(disk=disk)
+    if cleaned:
+        after = _("the unfinished copy was removed again, so the disk is as before")
+    elif cleaned is False:
+        after = _("the unfinished copy could not be removed yet: free some space on the "
+                  "disk and run copy again, which tidies it up")
+    else:
+        after = ""
+    advice = _("free some space on it or enroll a bigger disk (the backups already on it "
+               "are intact)")
+    return f"{text}: {advice}" + (f"; {after}" if after else "")
 
 
 def read_only_message(disk: str) -> str:
     """Return the message for a disk mounted read-only."""
-    return (
-        f"disk {disk} is mounted read-only: unplug it and plug it in again, "
+    return _(
+        "disk {disk} is mounted read-only: unplug it and plug it in again, "
         "or remount it read-write, then retry"
-    )
+    ).format(disk=disk)
 
 
 def tree_size(paths: Sequence[str]) -> tuple[int, int]:

@@ -74,24 +74,33 @@ def gather_status(
 
 
 def render_status(view: StatusView) -> str:
-    """Return the text of `status`."""
+    """Return the text of `status` (times in local time, as the language writes them)."""
+    from durability.helper.i18n import _, format_time, ngettext
+
     if not view.disks:
-        return "no disk is enrolled yet: run `durability-helper enroll MOUNTPOINT`"
+        return _("no disk is enrolled yet: run `durability-helper enroll MOUNTPOINT`")
+    never = _("never")
     lines = []
     for row in view.disks:
         r = row.record
-        where = f"plugged in at {row.mountpoint}" if row.mountpoint else "not plugged in"
+        where = (_("plugged in at {mountpoint}").format(mountpoint=row.mountpoint)
+                 if row.mountpoint else _("not plugged in"))
         lines.append(f"{r.name} ({r.fs_uuid}): {where}")
-        lines.append(f"  enrolled:      {r.enrolled_at or '-'}")
-        copied = (
-            f"{r.last_copy_at} (snapshot {r.last_snapshot_id[:8]})" if r.last_copy_at else "never"
-        )
-        lines.append(f"  last copy:     {copied}")
-        verdict = "passed" if r.last_verified_ok else "FAILED"
-        verified = f"{r.last_verified_at} ({verdict})" if r.last_verified_at else "never"
-        lines.append(f"  last verified: {verified}")
+        rows = [(_("enrolled:"), format_time(r.enrolled_at, "-"))]
+        copied = (_("{time} (snapshot {snapshot})").format(
+            time=format_time(r.last_copy_at), snapshot=r.last_snapshot_id[:8])
+            if r.last_copy_at else never)
+        rows.append((_("last copy:"), copied))
+        verdict = _("passed") if r.last_verified_ok else _("FAILED")
+        verified = (f"{format_time(r.last_verified_at)} ({verdict})"
+                    if r.last_verified_at else never)
+        rows.append((_("last verified:"), verified))
         if r.last_error:
-            lines.append(f"  last problem:  {r.last_error}")
+            rows.append((_("last problem:"), r.last_error))
+        width = max(len(title) for title, _value in rows) + 1
+        lines.extend(f"  {title:<{width}}{value}" for title, value in rows)
     if view.pending:
-        lines.append(f"{view.pending} receipt(s) waiting to be sent to your provider")
+        lines.append(ngettext("{count} receipt waiting to be sent to your provider",
+                              "{count} receipts waiting to be sent to your provider",
+                              view.pending).format(count=view.pending))
     return "\n".join(lines)

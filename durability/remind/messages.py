@@ -18,9 +18,11 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import format_datetime, formataddr
 from typing import Any, cast
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
+from durability.remind.addresses import Mailbox, parse_mailbox
 from durability.remind.planner import Planned, message_id
+from durability.remind.records import DELIVERED_STATES
 from durability.web.signing import link_url, sign_token
 
 # CRLF line ends; long unbreakable values (signed URLs) are never folded.
@@ -33,18 +35,23 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
     "en": {
         "day": {"one": "day", "other": "days"},
         "copy": {"one": "copy", "other": "copies"},
+        "reminder": {"one": "reminder", "other": "reminders"},
     },
+    # Babel's categories for Polish: one (1), few (2-4, 22-24, ...; not 12-14),
+    # many (0, 5-21, 25-31, ...), other (fractions).
     "pl": {
         "day": {"one": "dzień", "few": "dni", "many": "dni", "other": "dnia"},
         "copy": {"one": "kopia", "few": "kopie", "many": "kopii", "other": "kopii"},
+        "reminder": {"one": "przypomnienie", "few": "przypomnienia", "many": "przypomnień",
+                     "other": "przypomnienia"},
     },
 }
 
 SUBJECTS = {
-    "en": ("{provider}: please copy your backups to your own disk",
-           "{provider}: reminder {step}, your own backup copy is overdue"),
-    "pl": ("{provider}: zrób własną kopię zapasową swoich danych",
-           "{provider}: przypomnienie {step}, własna kopia zapasowa jest zaległa"),
+    "en": ("{provider}: a reminder to keep your own backup copy",
+           "{provider}: your own backup copy, reminder {step} of at most {steps}"),
+    "pl": ("{provider}: przypomnienie o własnej kopii zapasowej",
+           "{provider}: własna kopia zapasowa, przypomnienie {step} z najwyżej {steps}"),
 }
 
 
@@ -60,6 +67,23 @@ class Sender:
     secret: bytes
     unsubscribe_mailto: str | None = None
     helper_url: str | None = None
+    max_reminders: int = 6
+    panel_url: str | None = None
+
+    @functools.cached_property
+    def mailbox(self) -> Mailbox:
+        """Return the From address, parsed (`from_addr` may be "Name <addr>")."""
+        return parse_mailbox(self.from_addr)
+
+    @functools.cached_property
+    def reply_header(self) -> str | None:
+        """Return the Reply-To header value, or None when unset."""
+        return parse_mailbox(self.reply_to).header() if self.reply_to else None
+
+    @functools.cached_property
+    def link_domain(self) -> str:
+        """Return the host every link of the message points at."""
+        return urlsplit(self.base_url).hostname or self.base_url
 
 
 def plural(language: str, count: int, word: str) -> str:
@@ -116,28 +140,64 @@ def links_for(sender: Sender, customer_id: str, now: datetime) -> dict[str, str]
     }
 
 
-def render_reminder(planned: Planned, sender: Sender, now: datetime) -> Message:
-    """Given a planned reminder, the sender and `now`, return the complete email."""
+def _previous_reminder(planned: Planned) -> datetime | None:
+    """Return when the last reminder of this period before this one was handed over."""
+    handed = [entry.handed_at for entry in planned.customer.outbox
+              if entry.period_start == planned.period_start and entry.step < planned.step
+              and entry.state in DELIVERED_STATES and entry.handed_at is not None]
+    return max(handed) if handed else None
+
+
+def _host(url: str | None) -> str | None:
+    if not url:
+        return None
+    return urlsplit(url).hostname or url
+
+
+def subject_for(planned: Planned, sender: Sender) -> str:
+    """Return the subject of a reminder (the step and the most there will be, after the
+    first)."""
+    language = planned.customer.language if planned.customer.language in WORDS else "en"
+    steps = max(sender.max_reminders, planned.step)
+    return SUBJECTS[language][0 if planned.step == 1 else 1].format(
+        provider=sender.provider, step=planned.step, steps=steps)
+
+
+def template_values(planned: Planned, sender: Sender, now: datetime) -> dict[str, Any]:
+    """Return what the templates of a reminder are given (also used by the previews)."""
     customer = planned.customer
     language = customer.language if customer.language in WORDS else "en"
-    links = links_for(sender, customer.id, now)
-    subject = SUBJECTS[language][0 if planned.step == 1 else 1].format(
-        provider=sender.provider, step=planned.step)
-    days = (now - customer.last_copy_at).days if customer.last_copy_at else 0
-    values = {
-        "name": customer.name,
+    previous = _previous_reminder(planned)
+    days = max(0, (now - customer.last_copy_at).days) if customer.last_copy_at else 0
+    return {
         "provider": sender.provider,
         "service": sender.service,
         "customer_id": customer.id,
+        "step": planned.step,
+        "steps": max(sender.max_reminders, planned.step),
         "last_copy": format_day(customer.last_copy_at, language)
         if customer.last_copy_at else None,
         "days": days,
         "copies": customer.confirmed_copies,
+        "previous": format_day(previous, language) if previous else None,
         "helper_url": sender.helper_url,
-        "subject": subject,
+        "helper_host": _host(sender.helper_url),
+        "panel_url": sender.panel_url,
+        "panel_host": _host(sender.panel_url),
+        "link_domain": sender.link_domain,
+        "subject": subject_for(planned, sender),
         "plural": lambda count, word: plural(language, count, word),
-        **links,
+        **links_for(sender, customer.id, now),
     }
+
+
+def render_reminder(planned: Planned, sender: Sender, now: datetime) -> Message:
+    """Given a planned reminder, the sender and `now`, return the complete email."""
+    customer = planned.customer
+    language = customer.language if customer.language in WORDS else "en"
+    values = template_values(planned, sender, now)
+    links = {key: values[key] for key in ("confirm_url", "snooze_url", "unsubscribe_url")}
+    subject = values["subject"]
     env = _environment()
     text = env.get_template(f"{language}.txt.j2").render(values)
     html = env.get_template(f"{language}.html.j2").render(values)
@@ -146,13 +206,13 @@ def render_reminder(planned: Planned, sender: Sender, now: datetime) -> Message:
     # re-parses every header it is given, which made rendering most of a send's cost.
     message = MIMEMultipart("alternative", policy=POLICY)
     message["Subject"] = _header_text(subject, "Subject")
-    message["From"] = formataddr((sender.provider, sender.from_addr), "utf-8")
+    mailbox = sender.mailbox
+    message["From"] = mailbox.header(sender.provider)
     message["To"] = formataddr((customer.name, customer.email), "utf-8")
-    if sender.reply_to:
-        message["Reply-To"] = sender.reply_to
+    if sender.reply_header:
+        message["Reply-To"] = sender.reply_header
     message["Date"] = format_datetime(now)
-    domain = sender.from_addr.rpartition("@")[2] or "localhost"
-    message["Message-ID"] = message_id(planned.key, domain)
+    message["Message-ID"] = message_id(planned.key, mailbox.domain or "localhost")
     unsubscribe = [f"<{links['unsubscribe_url']}>"]
     if sender.unsubscribe_mailto:
         unsubscribe.append(

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email.message import Message
+from email.message import EmailMessage, Message
 from pathlib import Path
 from typing import TextIO
 
@@ -66,7 +66,15 @@ def sender_from(config: Config, secret: bytes) -> Sender:
         base_url=config.web.base_url, secret=secret,
         unsubscribe_mailto=config.remind.unsubscribe_mailto,
         helper_url=config.remind.helper_url,
+        max_reminders=config.remind.max_reminders, panel_url=config.remind.panel_url,
     )
+
+
+def envelope_sender(config: Config) -> str:
+    """Return the bare address of `smtp.from` (MAIL FROM takes no display name)."""
+    from durability.remind.addresses import parse_mailbox
+
+    return parse_mailbox(config.smtp.from_).address
 
 
 def in_window(now: datetime, window: str | None, zone: str | None) -> bool:
@@ -92,19 +100,45 @@ def plan_now(store: Store, config: Config, now: datetime) -> Plan:
 def write_dry_run(
     plan: Plan, sender: Sender, now: datetime, limit: int, folder: Path | None, out: TextIO,
 ) -> int:
-    """Render what would be sent: one .eml file each into `folder`, else to `out`."""
+    """Render what would be sent: a readable preview of each message on `out`, and with
+    `folder` one .eml file each there (a line per file on `out` instead of the preview)."""
     count = 0
     for planned in plan.due[:limit]:
         message = render_reminder(planned, sender, now)
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
             name = "".join(c if c.isalnum() or c in "-_." else "_" for c in planned.key)
-            (folder / f"{name}.eml").write_bytes(message.as_bytes())
+            path = folder / f"{name}.eml"
+            path.write_bytes(message.as_bytes())
+            out.write(f"{planned.customer.id} ({planned.customer.language}, step "
+                      f"{planned.step}): {path}\n")
         else:
-            out.write(message.as_string())
-            out.write("\n")
+            out.write(preview(message, planned, sender))
         count += 1
     return count
+
+
+def preview(message: Message, planned: Planned, sender: Sender) -> str:
+    """Return a message as a person reads it: who, language, step, subject, the text."""
+    import email
+    import email.policy
+
+    parsed = email.message_from_bytes(message.as_bytes(), policy=email.policy.default)
+    body = parsed.get_body(("plain",)) if isinstance(parsed, EmailMessage) else None
+    text = body.get_content() if isinstance(body, EmailMessage) else ""
+    customer = planned.customer
+    steps = max(sender.max_reminders, planned.step)
+    rule = "=" * 72
+    return (
+        f"{rule}\n"
+        f"To:       {parsed['To']}\n"
+        f"Customer: {customer.id}\n"
+        f"Language: {customer.language}\n"
+        f"Step:     {planned.step} of at most {steps}\n"
+        f"Subject:  {parsed['Subject']}\n"
+        f"{'-' * 72}\n"
+        f"{text.rstrip()}\n\n"
+    )
 
 
 def run_reminders(
@@ -195,7 +229,7 @@ def _hand_over(
                     session.open()
                 except smtp.SmtpUnavailable as error:
                     return smtp.Outcome(smtp.TEMPORARY, None, str(error))
-        outcome = session.send(message, config.smtp.from_, recipient, before_body)
+        outcome = session.send(message, envelope_sender(config), recipient, before_body)
         if outcome.kind != smtp.TEMPORARY:
             return outcome
         log.info("temporary answer for %s: %s", recipient, outcome.answer)

@@ -13,11 +13,11 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime, timedelta
-from html import escape
 from typing import TYPE_CHECKING, Any
 
 from durability.model import isoformat_z
-from durability.web.app import PAGE_STYLE, STRICT_CSP, plain_page
+from durability.web import link_pages
+from durability.web.app import STRICT_CSP
 
 if TYPE_CHECKING:
     from werkzeug.routing import Rule
@@ -27,65 +27,6 @@ if TYPE_CHECKING:
     from durability.web.app import Web
 
 SNOOZE_DAYS = (7, 14, 30)
-
-TEXTS: dict[str, dict[str, str]] = {
-    "en": {
-        "confirm.title": "Confirm your own backup copy",
-        "confirm.ask": "Press the button to confirm that you have copied your backups to "
-                       "your own external media. We will stop reminding you until the next "
-                       "copy is due.",
-        "confirm.button": "I have made a copy",
-        "confirm.done": "Thank you. Your copy is recorded; the next reminder comes when the "
-                        "next copy is due.",
-        "snooze.title": "Remind me later",
-        "snooze.ask": "Choose when we should remind you again:",
-        "snooze.button": "In {days} days",
-        "snooze.done": "Done. We will not remind you before {until}.",
-        "unsubscribe.title": "Stop backup reminders",
-        "unsubscribe.ask": "Press the button to stop all backup reminder emails for this "
-                           "account.",
-        "unsubscribe.button": "Stop reminders",
-        "unsubscribe.done": "You will receive no more backup reminders for this account.",
-        "replay": "This link was already used; nothing changed.",
-        "invalid.title": "This link cannot be used",
-        "unknown": "This account is no longer known to us.",
-        "bad": "The request was not understood.",
-    },
-    "pl": {
-        "confirm.title": "Potwierdź własną kopię zapasową",
-        "confirm.ask": "Naciśnij przycisk, aby potwierdzić, że skopiowałeś kopie zapasowe na "
-                       "własny nośnik zewnętrzny. Nie będziemy przypominać do czasu kolejnej "
-                       "kopii.",
-        "confirm.button": "Zrobiłem kopię",
-        "confirm.done": "Dziękujemy. Kopia została odnotowana; kolejne przypomnienie przyjdzie, "
-                        "gdy nadejdzie czas następnej kopii.",
-        "snooze.title": "Przypomnij mi później",
-        "snooze.ask": "Wybierz, kiedy mamy przypomnieć ponownie:",
-        "snooze.button": "Za {days} dni",
-        "snooze.done": "Gotowe. Nie przypomnimy przed {until}.",
-        "unsubscribe.title": "Wyłącz przypomnienia o kopiach",
-        "unsubscribe.ask": "Naciśnij przycisk, aby wyłączyć wszystkie przypomnienia o kopiach "
-                           "zapasowych dla tego konta.",
-        "unsubscribe.button": "Wyłącz przypomnienia",
-        "unsubscribe.done": "Nie otrzymasz już przypomnień o kopiach zapasowych dla tego konta.",
-        "replay": "Ten link został już użyty; nic się nie zmieniło.",
-        "invalid.title": "Tego linku nie można użyć",
-        "unknown": "To konto nie jest nam już znane.",
-        "bad": "Nie rozumiemy tego żądania.",
-    },
-}
-
-# Polish for the reasons a link is refused (see durability.web.signing).
-INVALID_PL = {
-    "this link is damaged (it may have been cut or changed)":
-        "Ten link jest uszkodzony (mógł zostać ucięty lub zmieniony).",
-    "this link is not valid (it may have been cut or changed)":
-        "Ten link jest nieprawidłowy (mógł zostać ucięty lub zmieniony).",
-    "this link is damaged": "Ten link jest uszkodzony.",
-    "this link is for a different action": "Ten link dotyczy innej czynności.",
-    "this link has expired; the next reminder brings a fresh one":
-        "Ten link wygasł; następne przypomnienie przyniesie nowy.",
-}
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _SNAPSHOT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -116,11 +57,6 @@ def routes() -> list[Rule]:
     ]
 
 
-def _text(lang: str, key: str, **values: Any) -> str:
-    table = TEXTS.get(lang, TEXTS["en"])
-    return table[key].format(**values)
-
-
 def _json(status: int, body: dict[str, Any]) -> Response:
     from werkzeug.wrappers import Response
 
@@ -138,20 +74,19 @@ def handle_link(request: Request, web: Web, action: str, token: str) -> Response
     except TokenError as error:
         if wants_json:
             return _json(403, {"error": str(error)})
-        # The customer's language is unknown until the token is good: say it in both.
-        return plain_page(
-            403, f"{_text('en', 'invalid.title')} / {_text('pl', 'invalid.title')}",
-            f"{str(error).capitalize()}. {INVALID_PL.get(str(error), '')}".strip())
+        # The customer's language is unknown until the token is good: the browser's.
+        return link_pages.invalid_page(request, str(error), link_pages.view_for(web.config))
     from durability.remind import state
 
     customer = state.load_state(web.store(), link.customer_id)
     if customer is None:
         if wants_json:
             return _json(404, {"error": "unknown customer"})
-        return plain_page(404, _text("en", "invalid.title"), _text("en", "unknown"))
+        return link_pages.unknown_page(request, link_pages.view_for(web.config))
     lang = customer.language
+    view = link_pages.view_for(web.config, customer.id)
     if request.method != "POST":  # GET and HEAD only show the page
-        return _form_page(action, lang, request.path)
+        return _form_page(action, lang, request.path, view)
     if action == "confirm" and wants_json:
         return _receipt(request, web, link.customer_id, link.key, now)
     dedup = f"link:{action}:{link.key}"
@@ -159,56 +94,30 @@ def handle_link(request: Request, web: Web, action: str, token: str) -> Response
         if action == "confirm":
             fresh = state.record_confirmation(web.store(), link.customer_id, now, "link",
                                               dedup, now)
-            return _done_page(lang, action, fresh, _text(lang, "confirm.done"))
+            return link_pages.done_page(action, lang, fresh, view)
         if action == "snooze":
             days_text = request.form.get("days", "")
             if not days_text.isdigit() or int(days_text) not in SNOOZE_DAYS:
-                return plain_page(400, _text(lang, "snooze.title"), _text(lang, "bad"), lang)
+                return link_pages.bad_request_page(lang, view)
             until = now + timedelta(days=int(days_text))
             fresh = state.record_snooze(web.store(), link.customer_id, until, dedup, now)
-            return _done_page(lang, action, fresh,
-                              _text(lang, "snooze.done", until=_date(until, lang)))
+            return link_pages.done_page(action, lang, fresh, view, until)
         source = "one-click" if request.form.get("List-Unsubscribe") == "One-Click" else "link"
         fresh = state.record_unsubscribe(web.store(), link.customer_id, source, now)
-        return _done_page(lang, action, fresh, _text(lang, "unsubscribe.done"))
+        return link_pages.done_page(action, lang, fresh, view)
     except KeyError:
-        return plain_page(404, _text(lang, "invalid.title"), _text(lang, "unknown"), lang)
+        return link_pages.unknown_page(request, view, lang)
 
 
-def _date(moment: datetime, lang: str) -> str:
-    from babel.dates import format_date
-
-    return str(format_date(moment.date(), format="long", locale=lang))
-
-
-def _form_page(action: str, lang: str, path: str) -> Response:
+def _form_page(action: str, lang: str, path: str, view: link_pages.LinkView) -> Response:
     from werkzeug.wrappers import Response
 
-    title = _text(lang, f"{action}.title")
-    if action == "snooze":
-        buttons = "".join(
-            f'<button type="submit" name="days" value="{d}">'
-            f"{escape(_text(lang, 'snooze.button', days=d))}</button>" for d in SNOOZE_DAYS)
-    else:
-        buttons = (f'<button type="submit" name="go" value="1">'
-                   f"{escape(_text(lang, f'{action}.button'))}</button>")
-    body = (
-        f'<!doctype html>\n<html lang="{lang}"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f'<meta name="robots" content="noindex"><title>{escape(title)}</title>{PAGE_STYLE}'
-        f"</head><body><main><h1>{escape(title)}</h1>"
-        f"<p>{escape(_text(lang, f'{action}.ask'))}</p>"
-        f'<form method="post" action="{escape(path)}">{buttons}</form>'
-        "</main></body></html>\n"
+    body = link_pages.form_html(
+        action, lang, path, view,
     )
     response = Response(body, status=200, content_type="text/html; charset=utf-8")
     response.headers["Content-Security-Policy"] = STRICT_CSP
     return response
-
-
-def _done_page(lang: str, action: str, fresh: bool, message: str) -> Response:
-    title = _text(lang, f"{action}.title")
-    return plain_page(200, title, message if fresh else _text(lang, "replay"), lang)
 
 
 def _receipt(

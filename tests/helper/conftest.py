@@ -159,6 +159,10 @@ def helper(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Helper:
     monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    # English messages unless a test asks for Polish (LANG=pl_PL.UTF-8).
+    for name in ("LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANG", "C.UTF-8")
     return Helper(config, cache)
 
 

@@ -123,7 +123,7 @@ def test_copy_provider_down_receipt_waits_then_confirm_sends_it(
     assert len(list((helper.folder / "pending").iterdir())) == 1
     assert _due(provider) == {"c-1", "c-2"}
     status = helper("status")
-    assert "1 receipt(s) waiting" in status.stdout
+    assert "1 receipt waiting" in status.stdout
     with serving(provider, port):
         sent = helper("confirm")
     assert sent.code == 0, sent.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import threading
 import time
@@ -134,6 +135,7 @@ def test_copy_full_disk_says_how_much_is_needed_and_keeps_repository(
     result = helper("copy", big)
     assert result.code == 1
     assert "disk SMALL is full; the copy needs up to 24.0 MiB" in result.stderr
+    assert "the unfinished copy was removed again" in result.stderr
     assert helper.receipts() == []
     password = str(helper.key_file())
     repo = str(disk.mountpoint / "durability-backup")
@@ -369,3 +371,46 @@ def test_enroll_copy_vfat(
     result = helper("copy", source)
     assert result.code == 0, result.stderr
     assert len(helper.receipts()) == 1
+
+
+def test_copy_full_disk_removes_the_unfinished_copy(
+    helper: Helper, loop_disk: Callable[..., LoopDisk], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Several packs fit before the disk fills: they are removed again, the disk is free."""
+    monkeypatch.setattr(copy_module, "STUCK_AFTER", 3.0)
+    disk = loop_disk(size_mb=64, label="SMALL")
+    _enroll(helper, disk)
+    free_before = shutil.disk_usage(disk.mountpoint).free
+    data = tmp_path / "data"
+    data.mkdir()
+    for index in range(10):
+        (data / f"part{index}.bin").write_bytes(os.urandom(10 * 1024 * 1024))
+    result = helper("copy", data)
+    assert result.code == 1
+    assert "disk SMALL is full; the copy needs up to 100.0 MiB" in result.stderr
+    assert "the unfinished copy was removed again, so the disk is as before" in result.stderr
+    assert helper.receipts() == []
+    # Within a few blocks of what was free before the copy (restic's index and lock).
+    assert free_before - shutil.disk_usage(disk.mountpoint).free < 256 * 1024
+    password = str(helper.key_file())
+    repo = str(disk.mountpoint / "durability-backup")
+    checked = _restic("-r", repo, "--password-file", password, "check")
+    assert checked.returncode == 0, checked.stderr
+
+
+def test_copy_in_polish_from_lang(
+    helper: Helper, loop_disk: Callable[..., LoopDisk], source: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    disk = loop_disk(label="KOPIA")
+    _enroll(helper, disk)
+    monkeypatch.setenv("LANG", "pl_PL.UTF-8")
+    result = helper("copy", source)
+    assert result.code == 0, result.stderr
+    assert "dysk KOPIA: skopiowano 3 pliki (" in result.stdout
+    assert "i sprawdzono kopię; migawka " in result.stdout
+    status = helper("status")
+    assert "KOPIA (" in status.stdout and "podłączony w " in status.stdout
+    assert "ostatnie sprawdzenie:" in status.stdout and "(udane)" in status.stdout
+    assert "T" not in status.stdout.split("ostatnia kopia:")[1].split("(")[0]  # not ISO

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import time
 from pathlib import Path
 
@@ -72,8 +73,48 @@ def test_progress_watch_terminal_shows_bytes_written(tmp_path: Path) -> None:
         time.sleep(0.3)
     text = stream.getvalue()
     assert "\rdurability-helper: disk T: " in text
-    assert "written (at most 10.0 MiB)" in text
+    assert re.search(r"disk T: \d+% \(2\.\d MiB of 10\.0 MiB\)", text), text
     assert text.endswith("\n")
+
+
+def test_progress_watch_counts_what_restic_reads(tmp_path: Path) -> None:
+    """A running child named restic: its bytes read are the progress, in percent."""
+    import subprocess
+    import sys
+
+    data = tmp_path / "archive.bin"
+    data.write_bytes(os.urandom(6 * 1024 * 1024))
+    fake = tmp_path / "restic"
+    fake.symlink_to(sys.executable)
+    script = (f"import time\nwith open({str(data)!r}, 'rb') as f:\n"
+              "    while f.read(1 << 20):\n        time.sleep(0.1)\ntime.sleep(0.5)\n")
+    stream = Tty()
+    with Progress(stream).watch("disk T", str(tmp_path), 8 * 1024 * 1024, str(fake),
+                                interval=0.1):
+        child = subprocess.Popen([str(fake), "-c", script])
+        child.wait(30)
+    percents = [int(p) for p in re.findall(r"disk T: (\d+)%", stream.getvalue())]
+    assert percents, stream.getvalue()
+    assert max(percents) >= 70  # 6 of 8 MiB read, plus the interpreter's own files
+    assert percents == sorted(percents)
+
+
+@pytest.mark.parametrize(("done", "total", "elapsed", "expected"), [
+    (0, 100 * 2**20, 0.5, "disk T: 0% (0 B of 100.0 MiB)"),
+    (25 * 2**20, 100 * 2**20, 60.0, "disk T: 25% (25.0 MiB of 100.0 MiB), about 3 min left"),
+    (50 * 2**20, 100 * 2**20, 7200.0,
+     "disk T: 50% (50.0 MiB of 100.0 MiB), about 2 h 0 min left"),
+    (99 * 2**20, 100 * 2**20, 59400.0,
+     "disk T: 99% (99.0 MiB of 100.0 MiB), about 10 min left"),
+    (120 * 2**20, 100 * 2**20, 10.0, "disk T: 99% (100.0 MiB of 100.0 MiB)"),
+    (90 * 2**20, 100 * 2**20, 10.0, "disk T: 90% (90.0 MiB of 100.0 MiB), under a minute left"),
+])
+def test_progress_line_percent_and_time_left(
+    done: int, total: int, elapsed: float, expected: str,
+) -> None:
+    from durability.helper.notify import progress_line
+
+    assert progress_line("disk T", done, total, elapsed) == expected
 
 
 def test_progress_watch_not_a_terminal_silent(tmp_path: Path) -> None:

@@ -72,7 +72,7 @@ def test_confirm_clicked_in_chromium_stops_reminders(
         page = browser.new_page()
         page.goto(confirm.group(1))
         assert "Potwierdź własną kopię zapasową" in page.title()
-        page.get_by_role("button", name="Zrobiłem kopię").click()
+        page.get_by_role("button", name="Mam już kopię").click()
         page.wait_for_load_state()
         assert "Dziękujemy" in page.content()
     finally:
@@ -87,3 +87,37 @@ def test_confirm_clicked_in_chromium_stops_reminders(
         again = cli("--config", config_path, "remind", "--now", later)
         assert "0 due, 0 sent" in again.stdout, again.stdout
     assert mail.recipients() == ["ola@example.com"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("language", ["pl", "en"])
+def test_email_html_fits_a_phone_screen(browser: Any, language: str) -> None:
+    """At 390 px the email needs no sideways scrolling: the helper command box wraps."""
+    import email
+    import email.policy
+    from datetime import UTC, datetime
+
+    from durability.remind.messages import Sender, render_reminder
+    from durability.remind.planner import Planned
+    from durability.remind.records import CustomerState
+
+    now = datetime(2026, 11, 25, 10, tzinfo=UTC)
+    customer = CustomerState(id="c-100234", email="a@example.com", name="A", language=language,
+                             interval_days=None, last_copy_at=None, created_at=now)
+    sender = Sender("Hosting Żółw", "hosting", "kopie@hosting.example", None,
+                    "https://links.hosting.example", b"s" * 32,
+                    helper_url="https://hosting.example/helper")
+    raw = render_reminder(Planned(customer, now, 1, now), sender, now).as_bytes()
+    body = email.message_from_bytes(raw, policy=email.policy.default).get_body(("html",))
+    assert body is not None
+    page = browser.new_page(viewport={"width": 390, "height": 800})
+    page.set_content(body.get_content())
+    width = page.evaluate("document.documentElement.scrollWidth")
+    box = page.locator("div", has_text="durability-helper copy").last
+    assert box.bounding_box()["width"] <= 390
+    assert width <= 390, width
+    buttons = page.get_by_role("link").all()
+    assert len(buttons) == 4  # the instructions and the three actions
+    for button in buttons:
+        edge = button.bounding_box()
+        assert edge["x"] + edge["width"] <= 390

@@ -102,7 +102,7 @@ def test_remind_uncertain_shown_and_next_step_still_comes(
     week = cli("--config", config, "remind", "--now", "2026-12-02T10:00:00Z")
     assert "1 due, 1 sent" in week.stdout
     assert server.recipients() == ["u1@example.com", "u1@example.com"]
-    assert server.messages[1]["Subject"].endswith("reminder 2, your own backup copy is overdue")
+    assert server.messages[1]["Subject"].endswith("your own backup copy, reminder 2 of at most 6")
 
 
 def test_remind_second_run_while_first_sends_exits_3(

@@ -71,4 +71,4 @@ def test_snooze_from_email_pauses_until_its_end(
     back = cli("--config", config, "remind", "--now", "2026-12-25T12:00:01Z")
     assert "1 due, 1 sent" in back.stdout
     assert server.messages[1]["Subject"] == \
-        "Hosting Żółw: zrób własną kopię zapasową swoich danych"
+        "Hosting Żółw: przypomnienie o własnej kopii zapasowej"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -12,20 +13,39 @@ import pytest
 
 from durability.remind.messages import Sender, format_day, plural, render_reminder
 from durability.remind.planner import Planned
-from durability.remind.records import CustomerState
+from durability.remind.records import CustomerState, OutboxEntry
 from durability.web.signing import verify_token
 
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 SECRET = b"0123456789abcdef0123456789abcdef"
 
 
-@pytest.mark.parametrize(("count", "word", "expected"), [
-    (1, "day", "1 dzień"), (2, "day", "2 dni"), (5, "day", "5 dni"), (22, "day", "22 dni"),
-    (1, "copy", "1 kopia"), (3, "copy", "3 kopie"), (5, "copy", "5 kopii"),
-    (12, "copy", "12 kopii"), (22, "copy", "22 kopie"), (25, "copy", "25 kopii"),
-])
-def test_plural_polish_forms(count: int, word: str, expected: str) -> None:
-    assert plural("pl", count, word) == expected
+# Babel's Polish rules: 1 is "one"; 2-4, 22-24, 102-104 "few"; 5-21 (with 12-14),
+# 25-31, 111-114 "many".
+POLISH = {
+    "day": {1: "1 dzień", 2: "2 dni", 5: "5 dni", 12: "12 dni", 22: "22 dni"},
+    "copy": {1: "1 kopia", 2: "2 kopie", 3: "3 kopie", 4: "4 kopie", 5: "5 kopii",
+             11: "11 kopii", 12: "12 kopii", 13: "13 kopii", 14: "14 kopii", 21: "21 kopii",
+             22: "22 kopie", 23: "23 kopie", 24: "24 kopie", 25: "25 kopii", 104: "104 kopie",
+             112: "112 kopii"},
+    "reminder": {1: "1 przypomnienie", 2: "2 przypomnienia", 4: "4 przypomnienia",
+                 5: "5 przypomnień", 12: "12 przypomnień", 14: "14 przypomnień",
+                 22: "22 przypomnienia", 24: "24 przypomnienia", 25: "25 przypomnień"},
+}
+
+
+@pytest.mark.parametrize(("word", "count"),
+                         [(w, c) for w, table in POLISH.items() for c in table])
+def test_plural_polish_forms(word: str, count: int) -> None:
+    assert plural("pl", count, word) == POLISH[word][count]
+
+
+def test_plural_polish_follows_babel_categories() -> None:
+    from babel import Locale
+
+    rule = Locale.parse("pl").plural_form
+    assert [rule(n) for n in (1, 2, 4, 5, 12, 14, 22, 24)] == [
+        "one", "few", "few", "many", "many", "many", "few", "few"]
 
 
 def test_plural_english_forms() -> None:
@@ -58,15 +78,118 @@ def test_render_reminder_polish_text_html_headers() -> None:
     assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
     assert b"=?utf-8?" in raw  # Polish subject and names encoded per RFC 2047
     message = email.message_from_bytes(raw, policy=email.policy.default)
-    assert message["Subject"] == "Hosting Żółw: zrób własną kopię zapasową swoich danych"
+    assert message["Subject"] == "Hosting Żółw: przypomnienie o własnej kopii zapasowej"
     assert message["List-Unsubscribe"].startswith("<https://links.example/l/unsubscribe/")
     assert "mailto" not in message["List-Unsubscribe"]
     text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
-    assert "24 października 2026, 32 dni temu" in text
-    assert "Odnotowane dotąd: 3 kopie." in text
+    assert text.replace("\r\n", "\n").startswith("Dzień dobry,\n\nPiszemy z Hosting Żółw w sprawie Twojego konta c-7")
+    assert "potwierdzono 24 października 2026, czyli 32 dni temu." in text
+    assert "Liczba potwierdzonych dotąd kopii: 3." in text
     html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
-    assert "Ola Żak" in html
+    assert "Ola Żak" not in html and "Ola Żak" not in text  # the name is in To only
     assert "<script" not in html and "<img" not in html
+
+
+def _bodies(planned: Planned, sender: Sender = SENDER) -> tuple[str, str]:
+    message = email.message_from_bytes(render_reminder(planned, sender, NOW).as_bytes(),
+                                       policy=email.policy.default)
+    text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    return text, html
+
+
+def _sentences(text: str) -> set[str]:
+    import re
+
+    flat = " ".join(text.split())
+    return {part.strip() for part in re.split(r"(?<=[.:?])\s+", flat)
+            if part.strip() and "/l/" not in part}
+
+
+@pytest.mark.parametrize("language", ["pl", "en"])
+def test_later_steps_say_more_than_the_first(language: str) -> None:
+    first = _planned(language, step=1)
+    start = first.period_start
+    sent = (OutboxEntry("k1", start, 1, "sent", start, "ola@example.com"),
+            OutboxEntry("k2", start, 2, "sent", start + timedelta(days=7), "ola@example.com"))
+    third = replace(first, step=3, customer=replace(first.customer, outbox=sent))
+    one, _ = _bodies(first)
+    three, _ = _bodies(third)
+    new = _sentences(three) - _sentences(one)
+    # The step, the previous reminder, what is at stake now, how many may follow.
+    assert len(new) >= 5, new
+    expected = {
+        "pl": ["To przypomnienie 3 z najwyżej 6.", "Poprzednie przypomnienie wysłaliśmy 30 listopada 2026",
+               "wyślemy jeszcze najwyżej 3 przypomnienia.", "Dopóki nie masz własnej kopii"],
+        "en": ["This is reminder 3 of at most 6.", "We sent the previous reminder on November 30, 2026",
+               "we will send at most 3 reminders more.", "Until you have a copy of your own"],
+    }[language]
+    for phrase in expected:
+        assert phrase in three and phrase not in one
+    assert ("wyślemy jeszcze najwyżej 5 przypomnień." if language == "pl"
+            else "we will send at most 5 reminders more.") in one
+    last, _ = _bodies(replace(third, step=6))
+    assert ("To ostatnie przypomnienie w tej sprawie." if language == "pl"
+            else "This is the last reminder about it.") in last
+
+
+@pytest.mark.parametrize("language", ["pl", "en"])
+def test_no_copy_on_record_said_plainly(language: str) -> None:
+    planned = _planned(language)
+    planned = replace(planned, customer=replace(planned.customer, last_copy_at=None))
+    text, html = _bodies(planned)
+    sentence = ("Nie mamy jeszcze potwierdzenia żadnej własnej kopii Twoich danych."
+                if language == "pl" else "We have no confirmation of an own copy of your data yet.")
+    assert sentence in text and sentence in html
+
+
+URGENT = {"pl": ["teraz", "pilne", "natychmiast", "zaległ", "ostatnia szansa"],
+          "en": [" now", "urgent", "immediately", "overdue", "last chance", "act "]}
+
+
+@pytest.mark.parametrize("language", ["pl", "en"])
+def test_not_phishing_shaped(language: str) -> None:
+    sender = replace(SENDER, helper_url="https://www.hosting.example/helper",
+                     panel_url="https://panel.hosting.example/login")
+    text, html = _bodies(_planned(language), sender)
+    for word in URGENT[language]:
+        assert word not in text.lower() and word not in html.lower(), word
+    # Three real buttons, each an https link to the links domain, which is named.
+    buttons = re.findall(r'<a href="([^"]+)" style="display:inline-block[^"]*">([^<]+)</a>', html)
+    assert [url.split("/")[4] for url, _ in buttons] == ["confirm", "snooze", "unsubscribe"]
+    assert all(url.startswith("https://links.example/l/") for url, _ in buttons)
+    assert "<b>links.example</b>" in html
+    # The helper's instructions link names its domain; no bare "(how)" link text.
+    assert re.search(r'<a href="https://www.hosting.example/helper">[^<]*www.hosting.example</a>',
+                     html)
+    # The helper command is in a box that wraps.
+    assert re.search(r'<div style="[^"]*white-space:pre-wrap[^"]*word-break:break-all[^"]*">'
+                     r"durability-helper copy ", html)
+    # How to check the mail is genuine: no passwords asked, log in to the panel yourself.
+    check = {"pl": ["nigdy nie prosimy o hasła", "samodzielnie zaloguj się do panelu klienta",
+                    "panel.hosting.example"],
+             "en": ["we never ask for passwords", "log in to the customer panel yourself",
+                    "panel.hosting.example"]}[language]
+    flat_text, flat_html = " ".join(text.split()), " ".join(html.split())
+    for phrase in check:
+        assert phrase in flat_text and phrase in flat_html, phrase
+
+
+
+def test_polish_is_gender_neutral_and_uses_ty() -> None:
+    first = _planned("pl", copies=2)
+    start = first.period_start
+    sent = (OutboxEntry("k1", start, 1, "sent", start, "ola@example.com"),)
+    texts = []
+    for step in (1, 2, 6):
+        planned = replace(first, step=step,
+                          customer=replace(first.customer, outbox=sent if step > 1 else ()))
+        texts.extend(_bodies(planned))
+    words = " ".join(texts)
+    past_second_person = re.findall(r"\b\w+(?:łeś|łaś|łem|łam)\b", words)
+    assert past_second_person == []
+    for formal in ("Państw", " Pan ", " Pani "):
+        assert formal not in words
 
 
 def _parsed(raw: bytes) -> EmailMessage:
@@ -84,13 +207,31 @@ def test_render_reminder_links_signed_for_customer() -> None:
     assert link.customer_id == "c-7"
 
 
-def test_render_reminder_name_with_html_escaped_in_html_only() -> None:
+def test_render_reminder_provider_with_html_escaped_in_html_only() -> None:
     planned = _planned("en")
     customer = replace(planned.customer, name="<b>Bob</b> & Co")
-    message = _parsed(render_reminder(replace(planned, customer=customer), SENDER, NOW)
+    sender = replace(SENDER, provider="<i>Hosting</i> & Co")
+    message = _parsed(render_reminder(replace(planned, customer=customer), sender, NOW)
                       .as_bytes())
     assert message["To"].addresses[0].display_name == "<b>Bob</b> & Co"
     html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
-    assert "&lt;b&gt;Bob&lt;/b&gt; &amp; Co" in html
+    assert "&lt;i&gt;Hosting&lt;/i&gt; &amp; Co" in html and "<i>Hosting" not in html
     text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
-    assert "Hello <b>Bob</b> & Co," in text
+    assert "This is <i>Hosting</i> & Co writing" in text
+
+
+@pytest.mark.parametrize(("configured", "name", "address"), [
+    ("kopie@hosting.example", "Hosting Żółw", "kopie@hosting.example"),
+    ("Kopie Żółwia <kopie@hosting.example>", "Kopie Żółwia", "kopie@hosting.example"),
+    ('"Hosting, Backups" <backup@hosting.example>', "Hosting, Backups",
+     "backup@hosting.example"),
+])
+def test_from_with_or_without_a_name(configured: str, name: str, address: str) -> None:
+    message = _parsed(render_reminder(_planned("pl"), replace(SENDER, from_addr=configured),
+                                      NOW).as_bytes())
+    sender = message["From"].addresses
+    assert len(sender) == 1 and not message["From"].defects
+    assert (sender[0].display_name, sender[0].addr_spec) == (name, address)
+    message_id = message["Message-ID"]
+    assert not message_id.defects
+    assert re.fullmatch(r"<remind\.[0-9a-f]{32}@hosting\.example>", str(message_id))

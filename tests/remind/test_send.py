@@ -49,7 +49,7 @@ def test_remind_each_security_delivers_checked_headers(
     assert sorted(server.recipients()) == ["ann@example.com", "jan@example.com"]
     by_to = {m["To"].addresses[0].addr_spec: m for m in server.messages}
     polish = by_to["jan@example.com"]
-    assert polish["Subject"] == "Hosting Żółw: zrób własną kopię zapasową swoich danych"
+    assert polish["Subject"] == "Hosting Żółw: przypomnienie o własnej kopii zapasowej"
     assert polish["To"].addresses[0].display_name == "Łukasz Żółć"
     assert polish["From"].addresses[0].display_name == "Hosting Żółw"
     assert polish["From"].addresses[0].addr_spec == "kopie@hosting.example"
@@ -68,8 +68,8 @@ def test_remind_each_security_delivers_checked_headers(
     assert [p.get_content_type() for p in parts] == ["text/plain", "text/html"]
     assert all(p.get_content_charset() == "utf-8" for p in parts)
     text = parts[0].get_content()
-    assert "Dzień dobry Łukasz Żółć" in text
-    assert "20 października 2026, 36 dni temu" in text
+    assert text.startswith("Dzień dobry,") and "Łukasz" not in text
+    assert "20 października 2026, czyli 36 dni temu" in text
     assert "https://links.hosting.example/l/confirm/" in text
     assert "durability-helper copy" in text
     html = parts[1].get_content()
@@ -120,7 +120,7 @@ def test_remind_escalation_sends_next_step_after_gap(
     later = cli("--config", config, "remind", "--now", "2026-12-02T10:00:00Z")
     assert "1 due, 1 sent" in later.stdout
     subjects = [m["Subject"] for m in server.messages]
-    assert subjects[1] == "Hosting Żółw: przypomnienie 2, własna kopia zapasowa jest zaległa"
+    assert subjects[1] == "Hosting Żółw: własna kopia zapasowa, przypomnienie 2 z najwyżej 6"
     assert server.messages[0]["Message-ID"] != server.messages[1]["Message-ID"]
 
 

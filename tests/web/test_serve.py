@@ -59,7 +59,7 @@ def test_serve_answers_links_and_stops_on_sigterm(
         assert status == 403
         token = sign_token(SECRET, "c-1", "confirm", now_utc())
         status, page = _get(f"{base}/l/confirm/{token}")
-        assert status == 200 and "I have made a copy" in page
+        assert status == 200 and "I have a copy" in page
         process.send_signal(signal.SIGTERM)
         assert process.wait(10) == 0
         # Stopped for real: the port no longer answers.

@@ -1,0 +1,142 @@
+"""What the link pages say: provider and account, a heading that says it is done, and a
+refused link explained in the browser's language with a contact and the next step."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from durability.config import load_config
+from durability.state.store import open_store
+from durability.web.app import make_app
+from durability.web.link_pages import language_of, reason_text
+from tests.web.conftest import SECRET, LinkWorld
+
+
+def _h1(page: str) -> str:
+    found = re.search(r"<h1>(.*?)</h1>", page)
+    assert found is not None, page
+    return found.group(1)
+
+
+@pytest.mark.parametrize(("customer", "who", "title", "button"), [
+    ("c-1", "Example Hosting, konto c-1", "Potwierdź własną kopię zapasową", "Mam już kopię"),
+    ("c-2", "Example Hosting, account c-2", "Confirm your own backup copy", "I have a copy"),
+])
+def test_form_page_names_provider_and_account(
+    link_world: LinkWorld, customer: str, who: str, title: str, button: str,
+) -> None:
+    page = link_world.client.get(link_world.url("confirm", customer)).get_data(as_text=True)
+    assert f'<p class="who">{who}</p>' in page
+    assert _h1(page) == title
+    assert f">{button}</button>" in page
+
+
+@pytest.mark.parametrize(("customer", "action", "data", "heading", "sentence"), [
+    ("c-1", "confirm", {"go": "1"}, "Kopia potwierdzona", "Zapisaliśmy potwierdzenie kopii"),
+    ("c-2", "confirm", {"go": "1"}, "Copy confirmed", "Your copy is recorded"),
+    ("c-1", "snooze", {"days": "14"}, "Przypomnienie odłożone",
+     "Nie przypomnimy przed 9 grudnia 2026."),
+    ("c-2", "snooze", {"days": "7"}, "Reminder postponed",
+     "We will not remind you before December 2, 2026."),
+    ("c-1", "unsubscribe", {"go": "1"}, "Przypomnienia wyłączone",
+     "Nie będziemy już wysyłać przypomnień"),
+    ("c-2", "unsubscribe", {"go": "1"}, "Reminders turned off", "no more backup reminders"),
+])
+def test_done_page_heading_says_it_is_done(
+    link_world: LinkWorld, customer: str, action: str, data: dict[str, str], heading: str,
+    sentence: str,
+) -> None:
+    url = link_world.url(action, customer)
+    page = link_world.client.post(url, data=data).get_data(as_text=True)
+    assert _h1(page) == heading
+    assert sentence in page
+    again = link_world.client.post(url, data=data).get_data(as_text=True)
+    assert _h1(again) in ("Ten link został już użyty", "This link has been used already")
+
+
+def test_snooze_buttons_and_bad_choice_in_customer_language(link_world: LinkWorld) -> None:
+    page = link_world.client.get(link_world.url("snooze")).get_data(as_text=True)
+    assert [b for b in re.findall(r">(Za \d+ dni)</button>", page)] == [
+        "Za 7 dni", "Za 14 dni", "Za 30 dni"]
+    bad = link_world.client.post(link_world.url("snooze"), data={"days": "365"})
+    assert bad.status_code == 400
+    assert "Wybierz jedną z podanych możliwości" in bad.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(("accept", "lang", "title", "next_step"), [
+    (None, "pl", "Tego linku nie można użyć", "Skorzystaj z linku z naszej najnowszej wiadomości"),
+    ("en-GB,en;q=0.9", "en", "This link cannot be used", "use the link from our most recent"),
+    ("de-DE,de;q=0.9", "pl", "Tego linku nie można użyć", "samodzielnie zaloguj się"),
+    ("de,en;q=0.5,pl;q=0.8", "pl", "Tego linku nie można użyć", "panelu klienta"),
+])
+def test_invalid_link_page_in_browser_language_with_contact(
+    link_world: LinkWorld, accept: str | None, lang: str, title: str, next_step: str,
+) -> None:
+    headers = {"Accept-Language": accept} if accept else {}
+    response = link_world.client.get("/l/confirm/garbage", headers=headers)
+    assert response.status_code == 403
+    page = response.get_data(as_text=True)
+    assert f'<html lang="{lang}">' in page
+    assert _h1(page) == title
+    assert next_step in page
+    assert ("Napisz do nas: backups@localhost." if lang == "pl"
+            else "Write to us: backups@localhost.") in page
+    assert "Example Hosting" in page
+
+
+def test_expired_link_says_a_fresh_one_comes(link_world: LinkWorld) -> None:
+    url = link_world.url("confirm", "c-2")
+    link_world.clock[0] += timedelta(days=61)
+    page = link_world.client.get(url, headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "The link has expired. The next reminder brings a fresh one." in page
+
+
+def test_reason_texts_cover_every_refusal() -> None:
+    assert reason_text("pl", "this link is for a different action") == \
+        "Ten link służy do innej czynności."
+    assert reason_text("pl", "this link has expired; the next reminder brings a fresh one") == \
+        "Link wygasł. Następne przypomnienie przyniesie nowy."
+    assert reason_text("pl", "this link is damaged").startswith("Link jest uszkodzony")
+
+
+def test_unknown_account_page_with_configured_contact_and_panel(
+    write_config: Callable[[str], Path], secret_path: Path,
+) -> None:
+    from werkzeug.test import Client
+
+    from durability.web.signing import link_url, sign_token
+
+    config = load_config(str(write_config(
+        f'[web]\nsecret_file = "{secret_path}"\nbase_url = "https://links.example"\n'
+        '[remind]\nprovider_name = "Hosting Żółw"\ncontact = "pomoc@hosting.example"\n'
+        'panel_url = "https://panel.hosting.example"\n')))
+    client = Client(make_app(config, lambda: open_store(config.state.path, config.state.url)))
+    from durability.model import now_utc
+
+    path = link_url("", "confirm", sign_token(SECRET, "c-404", "confirm", now_utc()))
+    response = client.get(path)
+    assert response.status_code == 404
+    page = response.get_data(as_text=True)
+    assert _h1(page) == "Nie znaleźliśmy konta"
+    assert "Napisz do nas: pomoc@hosting.example." in page
+    assert "Panel klienta: https://panel.hosting.example" in page
+    assert "Hosting Żółw" in page
+
+
+def test_language_of_prefers_polish_when_unknown() -> None:
+    from werkzeug.test import EnvironBuilder
+    from werkzeug.wrappers import Request
+
+    def lang(header: str | None) -> str:
+        headers = {"Accept-Language": header} if header else {}
+        return language_of(Request(EnvironBuilder(headers=headers).get_environ()))
+
+    assert lang(None) == "pl"
+    assert lang("fr") == "pl"
+    assert lang("en-US") == "en"
+    assert lang("pl-PL,en;q=0.5") == "pl"
