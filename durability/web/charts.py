@@ -72,6 +72,8 @@ def _drawing(
     peak = max([p[1] for p in points] + ([limit.value] if limit else []))
     peak = peak * 1.1 if peak > 0 else 1.0
     span = (t1 - t0) or 1.0
+    if t1 == t0:
+        x_ticks = 1
 
     def x(moment: datetime) -> float:
         return left + (moment.timestamp() - t0) / span * plot_w

@@ -218,14 +218,14 @@ def _problems(data_nodes: Sequence[NodeRaid], latest: Mapping[str, SourceRun],
                                                      if len(bad) > 8 else "")
         what = ("silent or unknown" if status is Status.UNKNOWN else status.name)
         count = sum(affected.get(n.node, 0) for n in bad)
-        held = f"; {count} customers are on them" if count else ""
+        held = f"; {count} customer(s) are on them" if count else ""
         problems.append(Problem(status, OPERATIONS,
                                 f"RAID {what} on {len(bad)} node(s): {names}{held}.",
                                 "#fleet"))
     bad_sources = [s for s in latest.values() if s.status is not Status.OK]
     for run in sorted(bad_sources, key=lambda s: -s.status.rank):
         count = affected.get("source:" + run.source, 0)
-        held = f"; {count} customers rely on it" if count else ""
+        held = f"; {count} customer(s) rely on it" if count else ""
         problems.append(Problem(run.status, OPERATIONS,
                                 f"Provider snapshots of {run.source}: {run.status.name}{held}.",
                                 "#snapshots"))
@@ -344,11 +344,11 @@ STYLE = ("<style>"
          "header button{font-size:.9rem}"
          "main{padding:1rem;max-width:1200px}"
          "section{background:#fff;border:1px solid #dde1e6;border-radius:6px;"
-         "padding:.8rem 1rem;margin:0 0 1rem;overflow-wrap:anywhere}"
+         "padding:.8rem 1rem;margin:0 0 1rem;overflow-wrap:break-word}"
          "h2{font-size:1.1rem;margin:.2rem 0 .6rem}"
          "table{border-collapse:collapse;width:100%;font-size:.9rem}"
          "th,td{text-align:left;padding:.3rem .5rem;border-bottom:1px solid #eceff2;"
-         "vertical-align:top}th{background:#f0f2f5}"
+         "vertical-align:top}th{background:#f0f2f5}td.name{white-space:nowrap}"
          ".badge{display:inline-block;min-width:5.5rem;padding:.05rem .4rem;border-radius:3px;"
          "font-weight:600;font-size:.8rem;text-align:center}"
          f"{_badge_css()}"
@@ -365,6 +365,8 @@ STYLE = ("<style>"
          ".chart{background:#fff;max-width:100%;height:auto;display:block}"
          ".chart .axis{stroke:#868e96}.chart .grid{stroke:#eceff2}"
          ".chart text{fill:#343a40}.chart .axis-label{font-style:italic}"
+         ".chart .limit-label{fill:#b02525;stroke:#fff;stroke-width:3px;paint-order:stroke;"
+         "font-weight:600}"
          ".chart-narrow{display:none}"
          ".legend{list-style:none;padding:0;margin:.3rem 0;display:flex;flex-wrap:wrap;"
          "gap:.2rem .9rem;font-size:.85rem}"
@@ -383,13 +385,13 @@ STYLE = ("<style>"
          ".pager [aria-current]{background:#1d2733;color:#fff}"
          "a{color:#1a4f8b}"
          "@media (max-width:700px){"
-         "main{padding:.5rem}section{padding:.6rem}"
+         "main{padding:.5rem}section{padding:.6rem;overflow-wrap:anywhere}"
          ".chart-wide{display:none}.chart-narrow{display:block}"
          "table.stack thead{position:absolute;left:-9999px}"
          "table.stack,table.stack tbody,table.stack tr,table.stack td{display:block;"
          "width:100%}"
          "table.stack tr{border-bottom:2px solid #dde1e6;padding:.3rem 0}"
-         "table.stack td{border:0;padding:.15rem .2rem}"
+         "table.stack td{border:0;padding:.15rem .2rem}td.name{white-space:normal}"
          "table.stack td[data-label]::before{content:attr(data-label) \": \";"
          "font-weight:600;color:#343a40}"
          "}"
@@ -425,7 +427,7 @@ def _overall_section(data: StatusData) -> str:
     if not data.problems:
         headline = "All checks OK: nothing needs anyone's action."
     else:
-        headline = (f"{status.name}: {len(data.problems)} item(s) need action by "
+        headline = (f"{len(data.problems)} item(s) need action by "
                     f"{', '.join(who) or 'nobody'}.")
     items = "".join(
         f'<li>{_badge(p.status)} <span class="who">{escape(p.who)}:</span> '
@@ -451,7 +453,7 @@ def _node_row(node: NodeRaid, data: StatusData) -> str:
     local = ' <span class="muted">(this server)</span>' if node.local else ""
     strip = day_strip(f"RAID of {node.node}", node.days, data.now, data.chart_days) \
         if node.days else '<span class="muted">no history</span>'
-    return (f'<tr><td data-label="Node">{escape(node.node)}{local}</td>'
+    return (f'<tr><td data-label="Node" class="name">{escape(node.node)}{local}</td>'
             f'<td data-label="Status">{_badge(node.shown_status)}{stale}</td>'
             f'<td data-label="Reported">{_when(node.checked_at, data.now)}</td>'
             f'<td data-label="Arrays">{arrays}</td>'
@@ -588,8 +590,8 @@ def _reminder_text(summary: CustomerSummary, now: datetime) -> str:
         parts.append(f"unsubscribed {summary.unsubscribed_at:%Y-%m-%d}")
     if summary.refused:
         parts.append("address refused by the mail server")
-    if summary.uncertain:
-        parts.append(f"{summary.uncertain} uncertain")
+    if summary.uncertain and not summary.reason:
+        parts.append(f"{summary.uncertain} reminder(s) of uncertain delivery")
     if summary.reason and not summary.refused:
         parts.append(escape(summary.reason))
     return "; ".join(parts)
@@ -647,7 +649,7 @@ def _customers_section(data: StatusData) -> str:
             f'<option value="">every state</option>{options}</select></label>'
             '<button type="submit">Show</button></form>')
     rows = "".join(
-        f'<tr><td data-label="Customer">{escape(line.summary.id)}<br>'
+        f'<tr><td data-label="Customer" class="name">{escape(line.summary.id)}<br>'
         f'{escape(line.summary.name)}<br><span class="muted">{escape(line.summary.email)}'
         "</span></td>"
         f'<td data-label="Own copy">{_category_badge(line.summary, data.no_copy_severity)} '
