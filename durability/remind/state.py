@@ -479,12 +479,28 @@ class CustomerPage:
 
 
 _DIGITS = re.compile(r"(\d+)")
+_HAS_DIGIT = re.compile(r"\d").search
+_DIGIT_CHARS = "0123456789"
 
 
-def natural_key(text: str) -> tuple[tuple[int, str | int], ...]:
-    """Return a sort key that orders the numbers in `text` by value (c-999 before c-1000)."""
-    return tuple((1, int(part)) if index % 2 else (0, part.lower())
-                 for index, part in enumerate(_DIGITS.split(text)) if part)
+def natural_key(text: str) -> str:
+    """Return a sort key that orders the numbers in `text` by value (c-999 before c-1000).
+
+    Each text-then-number part becomes the text, a NUL, a character counting the
+    number's digits and the digits: numbers of fewer digits come first, equal lengths
+    compare digit by digit. A string key sorts far faster than tuples.
+    """
+    prefix = text.rstrip(_DIGIT_CHARS)
+    if _HAS_DIGIT(prefix) is None:  # the usual shape of an id: one trailing number
+        number = text[len(prefix):].lstrip("0")
+        return f"{prefix.lower()}\0{chr(32 + len(number))}{number}"
+    parts = _DIGITS.split(text)
+    key = []
+    for index in range(0, len(parts), 2):
+        number = parts[index + 1].lstrip("0") if index + 1 < len(parts) else ""
+        if parts[index] or number or index == 0:
+            key.append(f"{parts[index].lower()}\0{chr(32 + len(number))}{number}")
+    return "".join(key)
 
 
 def customer_summary(
@@ -516,12 +532,15 @@ def customer_summary(
     needle = q.strip().lower()
     rank = {name: index for index, name in enumerate(order)}
     counts = {name: 0 for name in CATEGORIES}
-    matched: list[tuple[int, tuple[Any, ...], str, str, int, int]] = []
+    buckets: list[list[tuple[tuple[Any, ...], str, str, int, int]]] = [
+        [] for _ in range(len(rank) + 1)]
+    # Names and addresses are read for every customer only when searching.
     rows = store.query(
-        "SELECT id, name, email, interval_days, last_copy_at, snoozed_until,"
-        " unsubscribed_at, refused_email FROM remind_customers")
+        "SELECT id, interval_days, last_copy_at, snoozed_until, unsubscribed_at,"
+        " CASE WHEN refused_email = email THEN 1 ELSE 0 END"
+        f"{', name, email' if needle else ''} FROM remind_customers")
     for row in rows:
-        customer_id, name, email, days, copy, snoozed, unsubscribed, refused = row
+        customer_id, days, copy, snoozed, unsubscribed, refused = row[:6]
         days = days or interval_days
         cutoff = cutoffs.get(days)
         if cutoff is None:
@@ -530,7 +549,7 @@ def customer_summary(
         reason = ""
         if unsubscribed:
             category = "unsubscribed"
-        elif refused and refused == email:
+        elif refused:
             category, reason = "attention", "address refused by the mail server"
         elif copy and copy >= cutoff:
             category = "ok"
@@ -552,26 +571,47 @@ def customer_summary(
         counts[category] += 1
         if state and category != state:
             continue
-        if needle and needle not in customer_id.lower() and needle not in name.lower() \
-                and needle not in email.lower():
+        if needle and needle not in customer_id.lower() and needle not in row[6].lower() \
+                and needle not in row[7].lower():
             continue
-        matched.append((rank.get(category, len(rank)), row, category, reason, step, uncertain))
-    matched.sort(key=lambda item: (item[0], natural_key(item[1][0])))
-    pages = max(1, -(-len(matched) // per_page))
+        buckets[rank.get(category, len(rank))].append(
+            (row, category, reason, step, uncertain))
+    matched = sum(len(bucket) for bucket in buckets)
+    pages = max(1, -(-matched // per_page))
     page = min(max(page, 1), pages)
+    # Only the categories the page shows are sorted (by id, numbers as numbers).
+    start, end, offset = (page - 1) * per_page, page * per_page, 0
+    chosen: list[tuple[tuple[Any, ...], str, str, int, int]] = []
+    for bucket in buckets:
+        if offset < end and offset + len(bucket) > start:
+            bucket.sort(key=lambda item: natural_key(item[0][0]))
+            chosen.extend(bucket[max(start - offset, 0):end - offset])
+        offset += len(bucket)
+    names = _names(store, [item[0][0] for item in chosen])
     shown = []
-    for _, row, category, reason, step, uncertain in matched[(page - 1) * per_page:
-                                                             page * per_page]:
-        customer_id, name, email, days, copy, snoozed, unsubscribed, refused = row
+    for row, category, reason, step, uncertain in chosen:
+        customer_id, days, copy, snoozed, unsubscribed, refused = row[:6]
         last_copy = parse_time(copy)
         due = None
         if category in ("overdue", "attention", "snoozed") and last_copy is not None:
             due = last_copy + timedelta(days=days or interval_days)
+        name, email = names.get(customer_id, ("", ""))
         shown.append(CustomerSummary(
             customer_id, name, email, category, last_copy, due, step, max_reminders,
-            parse_time(snoozed), parse_time(unsubscribed), bool(refused and refused == email),
-            uncertain, reason))
-    return CustomerPage(tuple(shown), counts, len(rows), len(matched), page, pages)
+            parse_time(snoozed), parse_time(unsubscribed), bool(refused), uncertain, reason))
+    return CustomerPage(tuple(shown), counts, len(rows), matched, page, pages)
+
+
+def _names(store: Store, ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+    found: dict[str, tuple[str, str]] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        for customer_id, name, email in store.query(
+            f"SELECT id, name, email FROM remind_customers WHERE id IN ({marks})", chunk
+        ):
+            found[customer_id] = (name, email)
+    return found
 
 
 # -- the run lock -------------------------------------------------------------------------

@@ -9,6 +9,7 @@ held to) for the status page's chart.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,12 +32,13 @@ MIGRATIONS = (
     CREATE TABLE snapshot_ages (
         source TEXT NOT NULL,
         checked_at TEXT NOT NULL,
+        checked_epoch REAL NOT NULL,
         status TEXT NOT NULL,
         age_seconds REAL,
         max_age_seconds REAL,
         PRIMARY KEY (source, checked_at)
     );
-    CREATE INDEX snapshot_ages_time ON snapshot_ages (checked_at);
+    CREATE INDEX snapshot_ages_time ON snapshot_ages (checked_epoch);
     """,
 )
 # A vanished set is reported for this long after it was last seen, then forgotten.
@@ -124,12 +126,12 @@ def record_source_runs(store: Store, runs: Sequence[SourceRun]) -> None:
     store.migrate(COMPONENT, MIGRATIONS)
     with store.transaction():
         store.executemany(
-            "INSERT INTO snapshot_ages (source, checked_at, status, age_seconds,"
-            " max_age_seconds) VALUES (?, ?, ?, ?, ?) ON CONFLICT (source, checked_at)"
+            "INSERT INTO snapshot_ages (source, checked_at, checked_epoch, status, age_seconds,"
+            " max_age_seconds) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (source, checked_at)"
             " DO UPDATE SET status = excluded.status, age_seconds = excluded.age_seconds,"
             " max_age_seconds = excluded.max_age_seconds",
-            [(r.source, isoformat_z(r.checked_at), r.status.name, r.age_seconds,
-              r.max_age_seconds) for r in runs],
+            [(r.source, isoformat_z(r.checked_at), r.checked_at.timestamp(), r.status.name,
+              r.age_seconds, r.max_age_seconds) for r in runs],
         )
 
 
@@ -137,20 +139,44 @@ def _time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
-def age_series(store: Store, since: datetime) -> dict[str, list[SourceRun]]:
-    """Return each source's runs since `since`, oldest first (reads only; {} before any run)."""
+@dataclass(frozen=True)
+class AgeSeries:
+    """One source's age over time: (time, age in seconds) points, oldest first."""
+
+    source: str
+    points: tuple[tuple[datetime, float], ...]
+    max_age_seconds: float | None
+
+
+def age_series(store: Store, since: datetime, until: datetime | None = None,
+               buckets: int = 160) -> dict[str, AgeSeries]:
+    """Return each source's ages since `since` (reads only; {} before any run).
+
+    The window is cut into `buckets` equal spans; each span keeps its greatest age (at
+    its first run's time), so a spike stays visible and a month of runs stays small.
+    `max_age_seconds` is the limit of the source's latest run in the window.
+    """
     if not store.is_current(COMPONENT, MIGRATIONS):
         return {}
-    series: dict[str, list[SourceRun]] = {}
-    for source, checked, status, age, max_age in store.query(
-        "SELECT source, checked_at, status, age_seconds, max_age_seconds FROM snapshot_ages"
-        " WHERE checked_at >= ? ORDER BY source, checked_at", (isoformat_z(since),)
+    start = since.timestamp()
+    width = max(((until.timestamp() if until else time.time()) - start) / buckets, 1.0)
+    points: dict[str, list[tuple[datetime, float]]] = {}
+    for source, first, age in store.query(
+        "SELECT source, MIN(checked_epoch), MAX(age_seconds) FROM snapshot_ages"
+        " WHERE checked_epoch >= ? AND age_seconds IS NOT NULL"
+        " GROUP BY source, CAST((checked_epoch - ?) / ? AS INTEGER)"
+        " ORDER BY source, MIN(checked_epoch)", (start, start, width),
     ):
-        series.setdefault(source, []).append(SourceRun(
-            source, _time(checked), Status.__members__.get(status, Status.UNKNOWN),
-            None if age is None else float(age),
-            None if max_age is None else float(max_age)))
-    return series
+        points.setdefault(source, []).append(
+            (datetime.fromtimestamp(float(first), UTC), float(age)))
+    limits = dict(store.query(
+        "SELECT a.source, a.max_age_seconds FROM snapshot_ages a JOIN (SELECT source,"
+        " MAX(checked_epoch) AS newest FROM snapshot_ages WHERE checked_epoch >= ?"
+        " GROUP BY source) n ON a.source = n.source AND a.checked_epoch = n.newest",
+        (start,)))
+    return {source: AgeSeries(source, tuple(series),
+                              None if limits.get(source) is None else float(limits[source]))
+            for source, series in points.items()}
 
 
 def latest(store: Store) -> dict[str, SourceRun]:

@@ -142,6 +142,8 @@ def line_chart(
     The figure holds a heading, a wide and a narrow SVG drawing (the page shows one)
     and a legend in HTML, which wraps on a small screen.
     """
+    # Thinned once for both drawings: 160 points a series is finer than the plot's pixels.
+    series = {name: downsample(values, 160) for name, values in series.items()}
     wide = _svg(title, _drawing(title, series, format_value, y_label, limit, 640, 240, 5, 11),
                 640, 240, "chart-wide")
     narrow = _svg(title, _drawing(title, series, format_value, y_label, limit, 340, 230, 3,
@@ -158,22 +160,32 @@ def line_chart(
 def day_strip(title: str, days: Mapping[str, Status], last_day: datetime, count: int) -> str:
     """Given each day's worst status (days 'YYYY-MM-DD'), return a strip of `count` cells.
 
-    The strip ends on `last_day`; a day without a report is grey. Each cell says its day
-    and status; the strip's title summarises the days that were not OK.
+    The strip ends on `last_day`; a day without a report is grey. Days in a row with the
+    same status are drawn as one bar saying its days and status; the strip's title
+    summarises the days that were not OK.
     """
     cell, gap = 8, 2
     width = count * (cell + gap)
+    labels = [(last_day - timedelta(days=count - 1 - index)).strftime("%Y-%m-%d")
+              for index in range(count)]
+    runs: list[tuple[int, int, Status | None]] = []
+    for index, day in enumerate(labels):
+        status = days.get(day)
+        if runs and runs[-1][2] is status:
+            runs[-1] = (runs[-1][0], index, status)
+        else:
+            runs.append((index, index, status))
     parts = []
     bad = 0
-    for index in range(count):
-        day = (last_day - timedelta(days=count - 1 - index)).strftime("%Y-%m-%d")
-        status = days.get(day)
+    for first, last, status in runs:
         if status is not None and status is not Status.OK:
-            bad += 1
+            bad += last - first + 1
         fill = NO_REPORT_FILL if status is None else STATUS_FILL.get(status, NO_REPORT_FILL)
         label = "no report" if status is None else status.name
-        parts.append(f'<rect x="{index * (cell + gap)}" y="0" width="{cell}" height="14" '
-                     f'fill="{fill}"><title>{day}: {label}</title></rect>')
+        when = labels[first] if first == last else f"{labels[first]} to {labels[last]}"
+        parts.append(f'<rect x="{first * (cell + gap)}" y="0" '
+                     f'width="{(last - first + 1) * (cell + gap) - gap}" height="14" '
+                     f'fill="{fill}"><title>{when}: {label}</title></rect>')
     summary = f"{title}: not OK on {bad} of the last {count} days"
     return (f'<svg xmlns="http://www.w3.org/2000/svg" class="strip" role="img" '
             f'viewBox="0 0 {width} 14" width="{width}" height="14">'

@@ -325,10 +325,12 @@ def latest(store: Store, check: str = "raid") -> list[NodeLatest]:
     ):
         by_node.setdefault(row[0], []).append(row)
     nodes = []
+    statuses = Status.__members__
     for node, rows in by_node.items():
+        # ISO-8601 Z times sort as times do: parse only each node's newest.
         nodes.append(NodeLatest(
-            node, max(_fleet_time(r[4]) for r in rows), max(_fleet_time(r[5]) for r in rows),
-            tuple(TargetLatest(r[1], Status.__members__.get(r[2], Status.UNKNOWN), r[3])
+            node, _fleet_time(max(r[4] for r in rows)), _fleet_time(max(r[5] for r in rows)),
+            tuple(TargetLatest(r[1], statuses.get(r[2], Status.UNKNOWN), r[3])
                   for r in rows)))
     return nodes
 

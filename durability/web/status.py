@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import socket
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from durability.config import Config
     from durability.remind.state import CustomerPage, CustomerSummary
     from durability.restore.history import RestoreRun
-    from durability.snapshots.history import SourceRun
+    from durability.snapshots.history import AgeSeries, SourceRun
     from durability.state.store import Store
     from durability.web.app import Web
 
@@ -112,7 +113,7 @@ class StatusData:
     now: datetime
     node_name: str
     nodes: tuple[NodeRaid, ...]
-    snapshot_runs: Mapping[str, Sequence[SourceRun]]
+    snapshot_runs: Mapping[str, AgeSeries]
     snapshot_latest: Mapping[str, SourceRun]
     restores: tuple[RestoreRun, ...]
     rto_target: float | None
@@ -140,10 +141,14 @@ def _read(what: str, notes: list[str], read: Callable[[], T]) -> T | None:
 def parse_placement(text: str) -> dict[str, tuple[str, str]]:
     """Given 'customer_id,node,source' CSV (a header line allowed), return {id: (node, source)}."""
     placement: dict[str, tuple[str, str]] = {}
-    for row in csv.reader(io.StringIO(text)):
-        if len(row) < 3 or not row[0].strip() or row[0].strip() == "customer_id":
+    for line in text.splitlines():
+        # Plain lines are split directly; a quoted one goes through the csv module.
+        row = next(csv.reader(io.StringIO(line)), []) if '"' in line else line.split(",")
+        if len(row) < 3:
             continue
-        placement[row[0].strip()] = (row[1].strip(), row[2].strip())
+        customer = row[0].strip()
+        if customer and customer != "customer_id":
+            placement[customer] = (row[1].strip(), row[2].strip())
     return placement
 
 
@@ -164,7 +169,7 @@ def local_node_name(config: Config) -> str:
 
 
 def _gather_nodes(store: Store, config: Config, now: datetime, since: datetime,
-                  notes: list[str]) -> list[NodeRaid]:
+                  notes: list[str], with_history: bool = True) -> list[NodeRaid]:
     from durability.raid import history as raid_history
     from durability.web import fleet
 
@@ -187,13 +192,14 @@ def _gather_nodes(store: Store, config: Config, now: datetime, since: datetime,
             arrays = tuple((v.target, v.status, v.summary) for v in own)
             nodes.append(NodeRaid(local, worst(a[1] for a in arrays), at, arrays,
                                   stale=now - at > stale_after, local=True))
-            local_days = dict(_read("this node's RAID history", notes,
-                                    lambda: raid_history.daily_worst(store, since)) or [])
+            if with_history:
+                local_days = dict(_read("this node's RAID history", notes,
+                                        lambda: raid_history.daily_worst(store, since)) or [])
     nodes.sort(key=lambda n: (-n.shown_status.rank, n.node))
     # The page lists every node not OK and the first OK ones with their history.
     listed = ([n for n in nodes if n.shown_status is not Status.OK][:STRIP_NODES]
               + [n for n in nodes if n.shown_status is Status.OK][:STRIP_NODES])
-    strip = [n.node for n in listed if not (n.local and own_local)]
+    strip = [n.node for n in listed if not (n.local and own_local)] if with_history else []
     history = _read("fleet RAID history", notes,
                     lambda: fleet.daily_worst(store, strip, since)) or {}
     return [NodeRaid(n.node, n.status, n.checked_at, n.arrays, n.stale, n.local,
@@ -209,7 +215,7 @@ def _problems(data_nodes: Sequence[NodeRaid], latest: Mapping[str, SourceRun],
     if not data_nodes:
         problems.append(Problem(Status.UNKNOWN, OPERATIONS,
                                 "No RAID report yet: no node has reported and this node's "
-                                "RAID check has not run.", "#fleet"))
+                                "RAID check has not run.", "/status#fleet"))
     for status in (Status.CRITICAL, Status.WARNING, Status.UNKNOWN):
         bad = [n for n in data_nodes if n.shown_status is status]
         if not bad:
@@ -221,17 +227,17 @@ def _problems(data_nodes: Sequence[NodeRaid], latest: Mapping[str, SourceRun],
         held = f"; {count} customer(s) are on them" if count else ""
         problems.append(Problem(status, OPERATIONS,
                                 f"RAID {what} on {len(bad)} node(s): {names}{held}.",
-                                "#fleet"))
+                                "/status#fleet"))
     bad_sources = [s for s in latest.values() if s.status is not Status.OK]
     for run in sorted(bad_sources, key=lambda s: -s.status.rank):
         count = affected.get("source:" + run.source, 0)
         held = f"; {count} customer(s) rely on it" if count else ""
         problems.append(Problem(run.status, OPERATIONS,
                                 f"Provider snapshots of {run.source}: {run.status.name}{held}.",
-                                "#snapshots"))
+                                "/status#snapshots"))
     if not latest:
         problems.append(Problem(Status.UNKNOWN, OPERATIONS,
-                                "No provider snapshot check recorded yet.", "#snapshots"))
+                                "No provider snapshot check recorded yet.", "/status#snapshots"))
     last: dict[str, RestoreRun] = {}
     for test in restores:
         last[test.source] = test
@@ -239,11 +245,11 @@ def _problems(data_nodes: Sequence[NodeRaid], latest: Mapping[str, SourceRun],
         if test.status is not Status.OK:
             problems.append(Problem(test.status, OPERATIONS,
                                     f"Last restore test of {test.source}: {test.status.name} "
-                                    f"({test.summary}).", "#restores"))
+                                    f"({test.summary}).", "/status#restores"))
     if not restores:
         problems.append(Problem(Status.UNKNOWN, OPERATIONS,
                                 f"No restore test recorded in the last {chart_days} days.",
-                                "#restores"))
+                                "/status#restores"))
     counts = customers.counts
     if counts.get("attention"):
         problems.append(Problem(Status.WARNING, SUPPORT,
@@ -272,9 +278,11 @@ def gather_status(store: Store, config: Config, now: datetime, page: int = 1,
     settings = config.status
     since = now - timedelta(days=settings.chart_days)
     notes: list[str] = []
-    nodes = _gather_nodes(store, config, now, since, notes)
+    # A customer search shows the overall status and the customers: no charts, no history.
+    full = not query
+    nodes = _gather_nodes(store, config, now, since, notes, with_history=full)
     runs = _read("snapshot history", notes,
-                 lambda: snapshot_history.age_series(store, since)) or {}
+                 lambda: snapshot_history.age_series(store, since, now)) or {} if full else {}
     latest = _read("snapshot results", notes, lambda: snapshot_history.latest(store)) or {}
     restores = _read("restore tests", notes,
                      lambda: restore_history.runs(store, since)) or []
@@ -302,10 +310,8 @@ def gather_status(store: Store, config: Config, now: datetime, page: int = 1,
         name: Seen(run.status, tested.get(name) or run.checked_at,
                    "restore-tested" if name in tested else "checked")
         for name, run in latest.items()}
-    affected: dict[str, int] = {}
-    for node, source in placement.values():
-        affected[node] = affected.get(node, 0) + 1
-        affected["source:" + source] = affected.get("source:" + source, 0) + 1
+    affected = Counter(node for node, _ in placement.values())
+    affected.update("source:" + source for _, source in placement.values())
     lines = []
     for summary in customers.rows:
         placed = placement.get(summary.id)
@@ -500,13 +506,9 @@ def _newest_text(run: SourceRun) -> str:
 
 
 def _snapshots_section(data: StatusData) -> str:
-    groups: dict[float | None, dict[str, list[Point]]] = {}
-    for source, runs in data.snapshot_runs.items():
-        points = [(r.checked_at, r.age_seconds) for r in runs if r.age_seconds is not None]
-        if not points:
-            continue
-        limit = runs[-1].max_age_seconds
-        groups.setdefault(limit, {})[source] = points
+    groups: dict[float | None, dict[str, Sequence[Point]]] = {}
+    for source, ages in data.snapshot_runs.items():
+        groups.setdefault(ages.max_age_seconds, {})[source] = ages.points
     charts = []
     for limit, series in groups.items() or [(None, {})]:
         line = Limit(limit, f"max age {format_duration(limit)}") if limit else None
@@ -679,6 +681,11 @@ def _customers_section(data: StatusData) -> str:
 def render_status_page(data: StatusData, user: str) -> str:
     """Given what the status page shows and who is looking, return the HTML page."""
     notes = "".join(f'<p class="note" role="status">{escape(note)}</p>' for note in data.notes)
+    if data.query:
+        panels = ('<p><a href="/status">Back to the full status</a> (RAID per node, '
+                  "snapshots and restore tests)</p>")
+    else:
+        panels = f"{_nodes_section(data)}{_snapshots_section(data)}{_restores_section(data)}"
     return (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -688,8 +695,7 @@ def render_status_page(data: StatusData, user: str) -> str:
         '<button type="submit">Sign out</button></form></header>'
         f'<main><p class="muted">As of {data.now.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC, '
         f"on {escape(data.node_name)}</p>{notes}"
-        f"{_overall_section(data)}{_nodes_section(data)}{_snapshots_section(data)}"
-        f"{_restores_section(data)}{_customers_section(data)}</main></body></html>\n"
+        f"{_overall_section(data)}{panels}{_customers_section(data)}</main></body></html>\n"
     )
 
 

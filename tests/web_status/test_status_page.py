@@ -230,7 +230,8 @@ def test_show_status_raid_history_strip_per_node(status_world: StatusWorld) -> N
     assert "RAID of node-b: not OK on 2 of the last 30 days" in row
     assert f"<title>{(NOW - timedelta(days=2)):%Y-%m-%d}: CRITICAL</title>" in row
     assert f"<title>{(NOW - timedelta(days=3)):%Y-%m-%d}: OK</title>" in row
-    assert f"<title>{(NOW - timedelta(days=5)):%Y-%m-%d}: no report</title>" in row
+    assert (f"<title>{(NOW - timedelta(days=29)):%Y-%m-%d} to "
+            f"{(NOW - timedelta(days=4)):%Y-%m-%d}: no report</title>") in row
 
 
 def test_show_status_charts_labelled_with_limits_nothing_external(
@@ -425,3 +426,14 @@ def test_badge_colours_pass_wcag_aa_and_are_the_page_css() -> None:
     for name, (background, text) in BADGE_COLOURS.items():
         assert contrast(text, background) >= 4.5, name
         assert f".s-{name}{{background:{background};color:{text}}}" in STYLE
+
+
+def test_show_status_search_shows_overall_and_customers_only(status_world: StatusWorld) -> None:
+    status_world.report("node-b", raid_report(NOW, ("md1", Status.CRITICAL, "degraded")))
+    status_world.login()
+    html = page(status_world, "/status?q=bob")
+    assert customer_ids(html) == ["c-2"]
+    assert 'id="fleet"' not in html and "<svg" not in html
+    assert '<a href="/status">Back to the full status</a>' in html
+    overall = section(html, "overall")
+    assert '<a href="/status#fleet">RAID CRITICAL on 1 node(s): node-b' in overall
