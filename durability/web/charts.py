@@ -166,8 +166,8 @@ def day_strip(title: str, days: Mapping[str, Status], last_day: datetime, count:
     """
     cell, gap = 8, 2
     width = count * (cell + gap)
-    labels = [(last_day - timedelta(days=count - 1 - index)).strftime("%Y-%m-%d")
-              for index in range(count)]
+    end = last_day.astimezone(UTC).date()
+    labels = [(end - timedelta(days=count - 1 - index)).isoformat() for index in range(count)]
     runs: list[tuple[int, int, Status | None]] = []
     for index, day in enumerate(labels):
         status = days.get(day)

@@ -140,16 +140,10 @@ def _read(what: str, notes: list[str], read: Callable[[], T]) -> T | None:
 
 def parse_placement(text: str) -> dict[str, tuple[str, str]]:
     """Given 'customer_id,node,source' CSV (a header line allowed), return {id: (node, source)}."""
-    placement: dict[str, tuple[str, str]] = {}
-    for line in text.splitlines():
-        # Plain lines are split directly; a quoted one goes through the csv module.
-        row = next(csv.reader(io.StringIO(line)), []) if '"' in line else line.split(",")
-        if len(row) < 3:
-            continue
-        customer = row[0].strip()
-        if customer and customer != "customer_id":
-            placement[customer] = (row[1].strip(), row[2].strip())
-    return placement
+    rows = [row for row in csv.reader(io.StringIO(text)) if len(row) >= 3]
+    if " " in text or "\t" in text:
+        rows = [[cell.strip() for cell in row[:3]] for row in rows]
+    return {row[0]: (row[1], row[2]) for row in rows if row[0] and row[0] != "customer_id"}
 
 
 def read_placement(path: str | None) -> tuple[dict[str, tuple[str, str]], str | None]:
