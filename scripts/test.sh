@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test
 export PATH="$PWD/.venv/bin:$PATH"
+# In CI the browser tests keep their screenshots under var/ for a person to look at.
+[ "${CI:-}" = true ] && export DURABILITY_SCREENSHOT_DIR="${DURABILITY_SCREENSHOT_DIR:-$PWD/var/screenshots}"
 echo "== ruff" && ruff check durability tests benchmarks
 echo "== mypy --strict" && mypy
 echo "== pytest" && pytest "$@"

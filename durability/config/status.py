@@ -33,3 +33,10 @@ class StatusSettings(Settings):
     customers_per_page: int = setting(
         200, minimum=10, maximum=5000, help="Customers per page of the 3-2-1 table."
     )
+    no_own_copy_severity: str = setting(
+        "info", choices=("info", "warning", "critical"),
+        help="How a customer with no own copy on record yet counts on the status page: "
+        "'info' (its own calm category, not a problem in the overall status), 'warning' "
+        "or 'critical' (counted and sorted with the problems of that severity).",
+        example='"warning"',
+    )

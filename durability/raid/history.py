@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from durability.model import isoformat_z
+from durability.model import Status, isoformat_z, worst
 from durability.raid.evaluate import ArrayHistory, hot_spares, progress_key
 from durability.raid.facts import ArrayFacts
 from durability.state.store import Store
@@ -251,3 +252,50 @@ def recent_events(store: Store, limit: int = 20) -> list[tuple[str, str, str, st
         "SELECT at, event, device, component FROM raid_events ORDER BY id DESC LIMIT ?", (limit,)
     )
     return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+
+# -- this node's RAID for the status page (reads only) -------------------------------------
+
+@dataclass(frozen=True)
+class ArrayVerdict:
+    """One array's verdict in the latest recorded RAID check of this node."""
+
+    target: str
+    status: Status
+    summary: str
+    checked_at: datetime
+
+
+def latest_verdicts(store: Store) -> list[ArrayVerdict]:
+    """Return the results of this node's latest recorded RAID check ([] before any)."""
+    if not store.has_history():
+        return []
+    rows = store.history(check="raid", limit=500)
+    if not rows:
+        return []
+    newest = rows[0]["checked_at"]
+    found = []
+    for row in rows:
+        if row["checked_at"] != newest:
+            break
+        moment = _when(str(row["checked_at"]))
+        assert moment is not None
+        found.append(ArrayVerdict(str(row["target"]),
+                                  Status.__members__.get(str(row["status"]), Status.UNKNOWN),
+                                  str(row["summary"]), moment.astimezone(UTC)))
+    return sorted(found, key=lambda verdict: verdict.target)
+
+
+def daily_worst(store: Store, since: datetime) -> list[tuple[str, Status]]:
+    """Return this node's worst RAID status per UTC day since `since`, oldest first."""
+    if not store.is_current(COMPONENT, MIGRATIONS):
+        return []
+    days: dict[str, Status] = {}
+    for day, status, _ in store.query(
+        "SELECT substr(observed_at, 1, 10), status, COUNT(*) FROM raid_observations"
+        " WHERE observed_at >= ? GROUP BY substr(observed_at, 1, 10), status",
+        (isoformat_z(since),),
+    ):
+        days[day] = worst((days.get(day, Status.OK),
+                           Status.__members__.get(status, Status.UNKNOWN)))
+    return sorted(days.items())

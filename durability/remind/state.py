@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,6 +25,7 @@ from durability.errors import StateError
 from durability.model import isoformat_z
 from durability.remind.records import (
     CLAIMED,
+    DELIVERED_STATES,
     FAILED,
     HANDING,
     REFUSED,
@@ -435,11 +438,180 @@ def mark_abandoned_claims(store: Store, now: datetime) -> int:
     return count
 
 
-def uncertain_count(store: Store) -> int:
-    """Return how many messages are uncertain (shown to the operator)."""
-    migrate(store)
-    row = store.query_one("SELECT COUNT(*) FROM remind_outbox WHERE state = ?", (UNCERTAIN,))
-    return int(row[0]) if row else 0
+# -- every customer's reminder state, for the status page (reads only) --------------------
+
+# Categories, worst first by default: `attention` (the operator must act: an address the
+# mail server refused, every reminder of the period sent without a copy, or a message
+# whose delivery is uncertain), `overdue` (reminders are going out), `no-copy` (no own
+# copy on record yet), `snoozed`, `unsubscribed` and `ok` (a copy within the interval).
+CATEGORIES = ("attention", "overdue", "no-copy", "snoozed", "unsubscribed", "ok")
+
+
+@dataclass(frozen=True)
+class CustomerSummary:
+    """One customer's own-copy and reminder state."""
+
+    id: str
+    name: str
+    email: str
+    category: str
+    last_copy_at: datetime | None
+    due_since: datetime | None
+    step: int
+    max_steps: int
+    snoozed_until: datetime | None
+    unsubscribed_at: datetime | None
+    refused: bool
+    uncertain: int
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class CustomerPage:
+    """One page of customers, with counts over every customer."""
+
+    rows: tuple[CustomerSummary, ...]
+    counts: dict[str, int]
+    total: int
+    matched: int
+    page: int
+    pages: int
+
+
+_DIGITS = re.compile(r"(\d+)")
+_HAS_DIGIT = re.compile(r"\d").search
+_DIGIT_CHARS = "0123456789"
+
+
+def natural_key(text: str) -> str:
+    """Return a sort key that orders the numbers in `text` by value (c-999 before c-1000).
+
+    Each text-then-number part becomes the text, a NUL, a character counting the
+    number's digits and the digits: numbers of fewer digits come first, equal lengths
+    compare digit by digit. A string key sorts far faster than tuples.
+    """
+    prefix = text.rstrip(_DIGIT_CHARS)
+    if _HAS_DIGIT(prefix) is None:  # the usual shape of an id: one trailing number
+        number = text[len(prefix):].lstrip("0")
+        return f"{prefix.lower()}\0{chr(32 + len(number))}{number}"
+    parts = _DIGITS.split(text)
+    key = []
+    for index in range(0, len(parts), 2):
+        number = parts[index + 1].lstrip("0") if index + 1 < len(parts) else ""
+        if parts[index] or number or index == 0:
+            key.append(f"{parts[index].lower()}\0{chr(32 + len(number))}{number}")
+    return "".join(key)
+
+
+def customer_summary(
+    store: Store, now: datetime, interval_days: int = 30, max_reminders: int = 6,
+    q: str = "", state: str = "", page: int = 1, per_page: int = 200,
+    order: Sequence[str] = CATEGORIES,
+) -> CustomerPage:
+    """Return one page of customers matching `q` (id, name or email) and `state` (a category).
+
+    Rows are sorted by category in `order` (worst first), then by id with numbers
+    compared as numbers. Counts cover every customer, whatever the search. Reads only:
+    before the first import there are no customers.
+    """
+    if not store.is_current("remind", MIGRATIONS):
+        return CustomerPage((), {name: 0 for name in CATEGORIES}, 0, 0, 1, 1)
+    now_text = isoformat_z(now)
+    cutoffs: dict[int, str] = {}
+    periods: dict[str, tuple[str, int, int]] = {}
+    for customer_id, period, delivered, uncertain in store.query(
+        "SELECT customer_id, period_start,"
+        " SUM(CASE WHEN state IN (?, ?) THEN 1 ELSE 0 END),"
+        " SUM(CASE WHEN state = ? THEN 1 ELSE 0 END)"
+        " FROM remind_outbox GROUP BY customer_id, period_start",
+        (*DELIVERED_STATES, UNCERTAIN),
+    ):
+        known = periods.get(customer_id)
+        if known is None or period > known[0]:
+            periods[customer_id] = (period, int(delivered or 0), int(uncertain or 0))
+    needle = q.strip().lower()
+    rank = {name: index for index, name in enumerate(order)}
+    counts = {name: 0 for name in CATEGORIES}
+    buckets: list[list[tuple[tuple[Any, ...], str, str, int, int]]] = [
+        [] for _ in range(len(rank) + 1)]
+    # Names and addresses are read for every customer only when searching.
+    rows = store.query(
+        "SELECT id, interval_days, last_copy_at, snoozed_until, unsubscribed_at,"
+        " CASE WHEN refused_email = email THEN 1 ELSE 0 END"
+        f"{', name, email' if needle else ''} FROM remind_customers")
+    for row in rows:
+        customer_id, days, copy, snoozed, unsubscribed, refused = row[:6]
+        days = days or interval_days
+        cutoff = cutoffs.get(days)
+        if cutoff is None:
+            cutoff = cutoffs[days] = isoformat_z(now - timedelta(days=days))
+        step = uncertain = 0
+        reason = ""
+        if unsubscribed:
+            category = "unsubscribed"
+        elif refused:
+            category, reason = "attention", "address refused by the mail server"
+        elif copy and copy >= cutoff:
+            category = "ok"
+        elif snoozed and snoozed > now_text:
+            category = "snoozed"
+        else:
+            period = periods.get(customer_id)
+            if period and (not copy or period[0] > copy) and period[0] >= (snoozed or ""):
+                step, uncertain = period[1], period[2]
+            if step >= max_reminders:
+                category = "attention"
+                reason = f"{step} reminders sent in this period, no copy confirmed"
+            elif uncertain:
+                category = "attention"
+                reason = (f"{uncertain} reminder(s) may not have arrived"
+                          " (a sending run stopped mid-send)")
+            else:
+                category = "no-copy" if not copy else "overdue"
+        counts[category] += 1
+        if state and category != state:
+            continue
+        if needle and needle not in customer_id.lower() and needle not in row[6].lower() \
+                and needle not in row[7].lower():
+            continue
+        buckets[rank.get(category, len(rank))].append(
+            (row, category, reason, step, uncertain))
+    matched = sum(len(bucket) for bucket in buckets)
+    pages = max(1, -(-matched // per_page))
+    page = min(max(page, 1), pages)
+    # Only the categories the page shows are sorted (by id, numbers as numbers).
+    start, end, offset = (page - 1) * per_page, page * per_page, 0
+    chosen: list[tuple[tuple[Any, ...], str, str, int, int]] = []
+    for bucket in buckets:
+        if offset < end and offset + len(bucket) > start:
+            bucket.sort(key=lambda item: natural_key(item[0][0]))
+            chosen.extend(bucket[max(start - offset, 0):end - offset])
+        offset += len(bucket)
+    names = _names(store, [item[0][0] for item in chosen])
+    shown = []
+    for row, category, reason, step, uncertain in chosen:
+        customer_id, days, copy, snoozed, unsubscribed, refused = row[:6]
+        last_copy = parse_time(copy)
+        due = None
+        if category in ("overdue", "attention", "snoozed") and last_copy is not None:
+            due = last_copy + timedelta(days=days or interval_days)
+        name, email = names.get(customer_id, ("", ""))
+        shown.append(CustomerSummary(
+            customer_id, name, email, category, last_copy, due, step, max_reminders,
+            parse_time(snoozed), parse_time(unsubscribed), bool(refused), uncertain, reason))
+    return CustomerPage(tuple(shown), counts, len(rows), matched, page, pages)
+
+
+def _names(store: Store, ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+    found: dict[str, tuple[str, str]] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        for customer_id, name, email in store.query(
+            f"SELECT id, name, email FROM remind_customers WHERE id IN ({marks})", chunk
+        ):
+            found[customer_id] = (name, email)
+    return found
 
 
 # -- the run lock -------------------------------------------------------------------------

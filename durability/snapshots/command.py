@@ -210,9 +210,11 @@ def run_snapshots(ctx: Context, names: Sequence[str] = (), forget: Sequence[str]
                 continue
             notes.append(f"forgot {dropped} set(s) of {target}")
     results: list[Result] = []
+    max_ages: dict[str, float] = {}
     due = _checks_due(store, sources, defaults, now, notes)
     for gathered in gather_all(sources, defaults, now, due):
         name = gathered.settings.name
+        max_ages[name] = gathered.policy.max_age
         if gathered.listing is None:
             failed = evaluate_failure(name, gathered.settings.kind, gathered.error or "?")
             if gathered.damaged:
@@ -230,6 +232,7 @@ def run_snapshots(ctx: Context, names: Sequence[str] = (), forget: Sequence[str]
         known = _known_sets(store, name, now, notes)
         results.extend(evaluate_listing(listing, gathered.policy, now, known))
         _remember(store, name, listing, now, notes)
+    _record_ages(store, results, max_ages, now, notes)
     return Report(check=CHECK, checked_at=now, results=tuple(results), notes=tuple(notes))
 
 
@@ -291,6 +294,20 @@ def _remember(
         remember_sets(store, source, listing.sets, now)
     except StateError as error:
         notes.append(f"history not recorded for {source}: {error}")
+
+
+def _record_ages(
+    store: Store | None, results: Sequence[Result], max_ages: dict[str, float],
+    now: datetime, notes: list[str],
+) -> None:
+    if store is None or not results:
+        return
+    from durability.snapshots.history import record_source_runs, source_runs
+
+    try:
+        record_source_runs(store, source_runs(results, now, max_ages))
+    except StateError as error:
+        notes.append(f"snapshot ages not recorded: {error}")
 
 
 def run_check(ctx: Context) -> Report:

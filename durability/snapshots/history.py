@@ -1,16 +1,20 @@
-"""The sets each source had in earlier runs, so that a set that vanishes is noticed.
+"""The sets each source had in earlier runs, and each source's age over time.
 
-Every run also lands in the generic results history (`Store.record_report`); this
-table only remembers which sets existed, per source, and when they were last seen.
+Every run also lands in the generic results history (`Store.record_report`);
+`snapshot_sets` remembers which sets existed, per source, and when they were last seen
+(so that a set that vanishes is noticed); `snapshot_ages` keeps one row per source and
+run (its verdict, the age of its oldest set's newest snapshot, and the max_age it was
+held to) for the status page's chart.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from durability.model import isoformat_z
+from durability.model import Result, Status, isoformat_z, worst
 from durability.state.store import Store
 
 COMPONENT = "snapshots"
@@ -46,6 +50,18 @@ MIGRATIONS = (
         reason TEXT NOT NULL,
         clean_at TEXT
     );
+    """,
+    """
+    CREATE TABLE snapshot_ages (
+        source TEXT NOT NULL,
+        checked_at TEXT NOT NULL,
+        checked_epoch REAL NOT NULL,
+        status TEXT NOT NULL,
+        age_seconds REAL,
+        max_age_seconds REAL,
+        PRIMARY KEY (source, checked_at)
+    );
+    CREATE INDEX snapshot_ages_time ON snapshot_ages (checked_epoch);
     """,
 )
 # A vanished set is reported for this long after it was last seen, then forgotten.
@@ -217,3 +233,114 @@ def record_check(store: Store, source: str, now: datetime, outcome: str, reason:
             " clean_at = COALESCE(excluded.clean_at, restic_checks.clean_at)",
             (source, when, outcome, reason, clean),
         )
+
+
+# -- each source over time (the status page) ----------------------------------------------
+
+@dataclass(frozen=True)
+class SourceRun:
+    """One source in one snapshot run: its verdict and how old its newest backup was."""
+
+    source: str
+    checked_at: datetime
+    status: Status
+    age_seconds: float | None
+    max_age_seconds: float | None
+
+
+def _source_of(result: Result) -> str:
+    source = result.data.get("source")
+    return str(source) if source else result.target.split("/", 1)[0]
+
+
+def source_runs(results: Sequence[Result], now: datetime,
+                max_ages: dict[str, float] | None = None) -> list[SourceRun]:
+    """Given one run's results, return one SourceRun per source (pure).
+
+    A source's age is its oldest set's (the set that matters most); its status the
+    worst of its sets.
+    """
+    by_source: dict[str, list[Result]] = {}
+    for result in results:
+        by_source.setdefault(_source_of(result), []).append(result)
+    runs = []
+    for source, items in sorted(by_source.items()):
+        ages = [float(r.data["age_seconds"]) for r in items
+                if isinstance(r.data.get("age_seconds"), int | float)]
+        runs.append(SourceRun(source, now, worst(r.status for r in items),
+                              max(ages) if ages else None, (max_ages or {}).get(source)))
+    return runs
+
+
+def record_source_runs(store: Store, runs: Sequence[SourceRun]) -> None:
+    """Record each source's verdict and age of one run (one transaction)."""
+    store.migrate(COMPONENT, MIGRATIONS)
+    with store.transaction():
+        store.executemany(
+            "INSERT INTO snapshot_ages (source, checked_at, checked_epoch, status, age_seconds,"
+            " max_age_seconds) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (source, checked_at)"
+            " DO UPDATE SET status = excluded.status, age_seconds = excluded.age_seconds,"
+            " max_age_seconds = excluded.max_age_seconds",
+            [(r.source, isoformat_z(r.checked_at), r.checked_at.timestamp(), r.status.name,
+              r.age_seconds, r.max_age_seconds) for r in runs],
+        )
+
+
+def _time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class AgeSeries:
+    """One source's age over time: (time, age in seconds) points, oldest first."""
+
+    source: str
+    points: tuple[tuple[datetime, float], ...]
+    max_age_seconds: float | None
+
+
+def age_series(store: Store, since: datetime, until: datetime | None = None,
+               buckets: int = 160) -> dict[str, AgeSeries]:
+    """Return each source's ages since `since` (reads only; {} before any run).
+
+    The window is cut into `buckets` equal spans; each span keeps its greatest age (at
+    its first run's time), so a spike stays visible and a month of runs stays small.
+    `max_age_seconds` is the limit of the source's latest run in the window.
+    """
+    if not store.is_current(COMPONENT, MIGRATIONS):
+        return {}
+    start = since.timestamp()
+    width = max(((until.timestamp() if until else time.time()) - start) / buckets, 1.0)
+    points: dict[str, list[tuple[datetime, float]]] = {}
+    for source, first, age in store.query(
+        "SELECT source, MIN(checked_epoch), MAX(age_seconds) FROM snapshot_ages"
+        " WHERE checked_epoch >= ? AND age_seconds IS NOT NULL"
+        " GROUP BY source, CAST((checked_epoch - ?) / ? AS INTEGER)"
+        " ORDER BY source, MIN(checked_epoch)", (start, start, width),
+    ):
+        points.setdefault(source, []).append(
+            (datetime.fromtimestamp(float(first), UTC), float(age)))
+    limits = dict(store.query(
+        "SELECT a.source, a.max_age_seconds FROM snapshot_ages a JOIN (SELECT source,"
+        " MAX(checked_epoch) AS newest FROM snapshot_ages WHERE checked_epoch >= ?"
+        " GROUP BY source) n ON a.source = n.source AND a.checked_epoch = n.newest",
+        (start,)))
+    return {source: AgeSeries(source, tuple(series),
+                              None if limits.get(source) is None else float(limits[source]))
+            for source, series in points.items()}
+
+
+def latest(store: Store) -> dict[str, SourceRun]:
+    """Return each source's most recent run (reads only; {} before any run)."""
+    if not store.is_current(COMPONENT, MIGRATIONS):
+        return {}
+    rows = store.query(
+        "SELECT a.source, a.checked_at, a.status, a.age_seconds, a.max_age_seconds"
+        " FROM snapshot_ages a JOIN (SELECT source, MAX(checked_at) AS newest"
+        " FROM snapshot_ages GROUP BY source) n"
+        " ON a.source = n.source AND a.checked_at = n.newest ORDER BY a.source")
+    return {source: SourceRun(source, _time(checked),
+                              Status.__members__.get(status, Status.UNKNOWN),
+                              None if age is None else float(age),
+                              None if max_age is None else float(max_age))
+            for source, checked, status, age, max_age in rows}

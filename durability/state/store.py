@@ -197,6 +197,17 @@ class Store:
         finally:
             self.fence = fence
 
+
+    def is_current(self, component: str, migrations: Sequence[str]) -> bool:
+        """Return True if every migration of a component is applied (reads only).
+
+        Readers that must not write (a page served on GET) ask this first: before a
+        feature's first run its tables do not exist, and there is nothing to show.
+        """
+        if component in self._migrated:
+            return True
+        return self._applied_versions(component) >= set(range(1, len(migrations) + 1))
+
     def _applied_versions(self, component: str) -> set[int]:
         """Return the applied migration versions of a component (empty before any)."""
         if self.dialect == "postgresql":
@@ -240,6 +251,10 @@ class Store:
                 rows,
             )
         return run
+
+    def has_history(self) -> bool:
+        """Return True if the results history exists (some check was recorded); reads only."""
+        return self.is_current("core", _CORE_MIGRATIONS)
 
     def history(
         self,

@@ -289,3 +289,72 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# -- what the nodes reported, for the status page (reads only) -----------------------------
+
+@dataclass(frozen=True)
+class TargetLatest:
+    """One target (an array) of a node's latest report of a check."""
+
+    target: str
+    status: Status
+    summary: str
+
+
+@dataclass(frozen=True)
+class NodeLatest:
+    """A node's latest report of one check, as recorded."""
+
+    node: str
+    checked_at: datetime
+    received_at: datetime
+    targets: tuple[TargetLatest, ...]
+
+
+def _fleet_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def latest(store: Store, check: str = "raid") -> list[NodeLatest]:
+    """Return every node's latest report of `check`, by node name ([] before any report)."""
+    if not store.is_current("fleet", MIGRATIONS):
+        return []
+    by_node: dict[str, list[tuple[Any, ...]]] = {}
+    for row in store.query(
+        "SELECT node, target, status, summary, checked_at, received_at FROM fleet_latest"
+        " WHERE check_name = ? ORDER BY node, target", (check,)
+    ):
+        by_node.setdefault(row[0], []).append(row)
+    nodes = []
+    statuses = Status.__members__
+    for node, rows in by_node.items():
+        # ISO-8601 Z times sort as times do: parse only each node's newest.
+        nodes.append(NodeLatest(
+            node, _fleet_time(max(r[4] for r in rows)), _fleet_time(max(r[5] for r in rows)),
+            tuple(TargetLatest(r[1], statuses.get(r[2], Status.UNKNOWN), r[3])
+                  for r in rows)))
+    return nodes
+
+
+def daily_worst(store: Store, nodes: Sequence[str], since: datetime,
+                check: str = "raid") -> dict[str, list[tuple[str, Status]]]:
+    """Return each named node's worst reported status per UTC day since `since`."""
+    if not nodes or not store.is_current("fleet", MIGRATIONS):
+        return {}
+    found: dict[str, dict[str, Status]] = {}
+    wanted = list(dict.fromkeys(nodes))
+    for start in range(0, len(wanted), 200):
+        chunk = wanted[start:start + 200]
+        marks = ", ".join("?" for _ in chunk)
+        for node, day, status, _ in store.query(
+            "SELECT node, substr(checked_at, 1, 10), status, COUNT(*) FROM fleet_runs"
+            f" WHERE node IN ({marks}) AND check_name = ? AND checked_at >= ?"
+            " GROUP BY node, substr(checked_at, 1, 10), status",
+            (*chunk, check, isoformat_z(since)),
+        ):
+            days = found.setdefault(node, {})
+            seen = Status.__members__.get(status, Status.UNKNOWN)
+            if day not in days or seen.rank > days[day].rank:
+                days[day] = seen
+    return {node: sorted(days.items()) for node, days in found.items()}

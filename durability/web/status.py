@@ -1,79 +1,109 @@
-"""The status page: fleet RAID, snapshot age, restore tests and each customer's 3-2-1.
+"""The status page: what is broken and who must act, RAID per node, snapshots, restore
+tests, and every customer's 3-2-1 and reminder state.
 
-`gather_status` reads the store (I/O only); `render_status_page` turns what it found
-into one self-contained HTML page with inline SVG charts (pure). The page needs a
-login (`durability.web.auth`); it loads nothing from anywhere else.
+`gather_status` asks each feature for its records through that feature's own read
+functions (it reads no table itself, and writes nothing: a store where nothing has run
+yet simply has nothing to show); `render_status_page` turns the records into one
+self-contained HTML page with inline SVG charts (pure). The page needs a login
+(`durability.web.auth`); it loads nothing from anywhere else.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import json
-import os
 import socket
-import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from html import escape
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypeVar
+from urllib.parse import urlencode
 
+from durability.errors import StateError
 from durability.model import Status, isoformat_z, worst
 from durability.units import format_bytes, format_duration
-from durability.web.charts import Point, line_chart
+from durability.web.charts import Limit, Point, day_strip, line_chart
 
 if TYPE_CHECKING:
     from werkzeug.routing import Rule
     from werkzeug.wrappers import Request, Response
 
     from durability.config import Config
+    from durability.remind.state import CustomerPage, CustomerSummary
+    from durability.restore.history import RestoreRun
+    from durability.snapshots.history import AgeSeries, SourceRun
     from durability.state.store import Store
     from durability.web.app import Web
 
+T = TypeVar("T")
+# Nodes listed with their RAID history strip (the ones not OK first, then the rest).
+STRIP_NODES = 50
+# Who acts on what the page shows.
+OPERATIONS, SUPPORT, CUSTOMERS = "Operations", "Support", "Customers"
+CATEGORY_LABELS = {
+    "attention": "needs attention", "overdue": "copy overdue", "no-copy": "no own copy yet",
+    "snoozed": "snoozed", "unsubscribed": "unsubscribed", "ok": "copy up to date",
+}
+SEVERITY_STATUS = {"info": None, "warning": Status.WARNING, "critical": Status.CRITICAL}
+# Badge colours (background, text), each pair above WCAG AA's 4.5:1.
+BADGE_COLOURS = {
+    "OK": ("#1e7b34", "#ffffff"),
+    "WARNING": ("#f59f00", "#1d1d1d"),
+    "CRITICAL": ("#b02525", "#ffffff"),
+    "UNKNOWN": ("#55585e", "#ffffff"),
+    "INFO": ("#dbe8f7", "#143d6b"),
+    "NONE": ("#e9ecef", "#343a40"),
+}
+
+
 @dataclass(frozen=True)
 class Seen:
-    """A status and when it was last established."""
+    """A status, when it was last established, and a note."""
 
-    status: Status
+    status: Status | None
     at: datetime | None
     note: str = ""
 
 
 @dataclass(frozen=True)
 class NodeRaid:
-    """The latest RAID report of one node."""
+    """The latest RAID picture of one node."""
 
     node: str
     status: Status
     checked_at: datetime
     arrays: tuple[tuple[str, Status, str], ...]
     stale: bool = False
+    local: bool = False
+    days: Mapping[str, Status] = field(default_factory=dict)
+
+    @property
+    def shown_status(self) -> Status:
+        """The node's status as the page counts it: a silent node is not known OK."""
+        return Status.UNKNOWN if self.stale and self.status is Status.OK else self.status
 
 
 @dataclass(frozen=True)
-class RestoreRun:
-    """One restore test, as charted."""
+class Problem:
+    """One line of the overall status: what is wrong, and who must act."""
 
-    source: str
-    at: datetime
     status: Status
-    seconds: float | None
-    bytes_per_second: float | None
-    summary: str
+    who: str
+    text: str
+    link: str
 
 
 @dataclass(frozen=True)
 class CustomerLine:
     """One customer's 3-2-1 picture."""
 
-    id: str
-    name: str
+    summary: CustomerSummary
     node: str | None
     source: str | None
     raid: Seen | None
     snapshot: Seen | None
-    own_copy: Seen
 
 
 @dataclass(frozen=True)
@@ -81,71 +111,50 @@ class StatusData:
     """Everything the status page shows."""
 
     now: datetime
+    node_name: str
     nodes: tuple[NodeRaid, ...]
-    snapshot_ages: Mapping[str, Sequence[Point]]
-    snapshot_latest: Mapping[str, Seen]
+    snapshot_runs: Mapping[str, AgeSeries]
+    snapshot_latest: Mapping[str, SourceRun]
     restores: tuple[RestoreRun, ...]
-    customers: tuple[CustomerLine, ...]
-    customer_total: int
-    customer_counts: Mapping[str, int]
-    page: int
-    pages: int
-    notes: tuple[str, ...] = field(default=())
+    rto_target: float | None
+    customers: CustomerPage
+    lines: tuple[CustomerLine, ...]
+    problems: tuple[Problem, ...]
+    chart_days: int
+    no_copy_severity: str
+    query: str = ""
+    state: str = ""
+    notes: tuple[str, ...] = ()
 
 
-def _time(text: str | None) -> datetime | None:
-    if not text:
-        return None
+def _read(what: str, notes: list[str], read: Callable[[], T]) -> T | None:
+    # A feature whose records cannot be read is said so on the page, never shown as fine.
     try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
-    except ValueError:
+        return read()
+    except StateError as error:
+        notes.append(f"{what} could not be read: {error}")
         return None
-
-
-def _status(name: str) -> Status:
-    return Status.__members__.get(name, Status.UNKNOWN)
-
-
-def _loads(text: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 # -- gather (I/O) --------------------------------------------------------------------------
-_PLACEMENT_CACHE: dict[str, tuple[float, dict[str, tuple[str, str]]]] = {}
-_PLACEMENT_LOCK = threading.Lock()
-
 
 def parse_placement(text: str) -> dict[str, tuple[str, str]]:
     """Given 'customer_id,node,source' CSV (a header line allowed), return {id: (node, source)}."""
-    placement: dict[str, tuple[str, str]] = {}
-    for row in csv.reader(io.StringIO(text)):
-        if len(row) < 3 or not row[0].strip() or row[0].strip() == "customer_id":
-            continue
-        placement[row[0].strip()] = (row[1].strip(), row[2].strip())
-    return placement
+    rows = [row for row in csv.reader(io.StringIO(text)) if len(row) >= 3]
+    if " " in text or "\t" in text:
+        rows = [[cell.strip() for cell in row[:3]] for row in rows]
+    return {row[0]: (row[1], row[2]) for row in rows if row[0] and row[0] != "customer_id"}
 
 
 def read_placement(path: str | None) -> tuple[dict[str, tuple[str, str]], str | None]:
-    """Given `status.placement_file`, return (placement, problem); cached by mtime."""
+    """Given `status.placement_file`, return (placement, problem)."""
     if not path:
         return {}, None
     try:
-        mtime = os.stat(path).st_mtime
-        with _PLACEMENT_LOCK:
-            cached = _PLACEMENT_CACHE.get(path)
-            if cached and cached[0] == mtime:
-                return cached[1], None
         with open(path, encoding="utf-8") as handle:
-            placement = parse_placement(handle.read())
+            return parse_placement(handle.read()), None
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         return {}, f"placement file {path} unreadable: {error}"
-    with _PLACEMENT_LOCK:
-        _PLACEMENT_CACHE[path] = (mtime, placement)
-    return placement, None
 
 
 def local_node_name(config: Config) -> str:
@@ -153,372 +162,524 @@ def local_node_name(config: Config) -> str:
     return config.schedule.node_name or socket.gethostname()
 
 
-def _gather_nodes(store: Store, config: Config, now: datetime) -> list[NodeRaid]:
-    from durability.web.fleet import MIGRATIONS
+def _gather_nodes(store: Store, config: Config, now: datetime, since: datetime,
+                  notes: list[str], with_history: bool = True) -> list[NodeRaid]:
+    from durability.raid import history as raid_history
+    from durability.web import fleet
 
-    store.migrate("fleet", MIGRATIONS)
-    rows = store.query(
-        "SELECT node, target, status, summary, checked_at FROM fleet_latest"
-        " WHERE check_name = ? ORDER BY node, target", ("raid",)
-    )
-    by_node: dict[str, list[tuple[Any, ...]]] = {}
-    for row in rows:
-        by_node.setdefault(row[0], []).append(row)
-    local = local_node_name(config)
-    if local not in by_node:
-        last = store.query_one(
-            "SELECT run_id FROM results WHERE check_name = ? ORDER BY checked_at DESC, id DESC"
-            " LIMIT 1", ("raid",)
-        )
-        if last:
-            own = store.query(
-                "SELECT target, status, summary, checked_at FROM results WHERE run_id = ?"
-                " ORDER BY target", (last[0],)
-            )
-            by_node[local] = [(local, *row) for row in own]
     stale_after = timedelta(seconds=3 * (config.schedule.raid_every or 300.0) + 300)
+    local = local_node_name(config)
     nodes = []
-    for node, items in by_node.items():
-        arrays = tuple((r[1], _status(r[2]), r[3]) for r in items)
-        checked = max((_time(r[4]) for r in items), key=lambda m: m or now) or now
-        nodes.append(NodeRaid(node, worst(a[1] for a in arrays), checked, arrays,
-                              stale=now - checked > stale_after))
-    nodes.sort(key=lambda n: (-(n.status.rank + (2 if n.stale else 0)), n.node))
-    return nodes
+    for reported in _read("fleet reports", notes, lambda: fleet.latest(store)) or []:
+        # A report dated ahead of its arrival counts from its arrival.
+        at = min(reported.checked_at, reported.received_at)
+        arrays = tuple((t.target, t.status, t.summary) for t in reported.targets)
+        nodes.append(NodeRaid(reported.node, worst(a[1] for a in arrays), at, arrays,
+                              stale=now - at > stale_after, local=reported.node == local))
+    local_days: dict[str, Status] = {}
+    own_local = not any(node.node == local for node in nodes)
+    if own_local:
+        own = _read("this node's RAID results", notes,
+                    lambda: raid_history.latest_verdicts(store)) or []
+        if own:
+            at = max(verdict.checked_at for verdict in own)
+            arrays = tuple((v.target, v.status, v.summary) for v in own)
+            nodes.append(NodeRaid(local, worst(a[1] for a in arrays), at, arrays,
+                                  stale=now - at > stale_after, local=True))
+            if with_history:
+                local_days = dict(_read("this node's RAID history", notes,
+                                        lambda: raid_history.daily_worst(store, since)) or [])
+    nodes.sort(key=lambda n: (-n.shown_status.rank, n.node))
+    # The page lists every node not OK and the first OK ones with their history.
+    listed = ([n for n in nodes if n.shown_status is not Status.OK][:STRIP_NODES]
+              + [n for n in nodes if n.shown_status is Status.OK][:STRIP_NODES])
+    strip = [n.node for n in listed if not (n.local and own_local)] if with_history else []
+    history = _read("fleet RAID history", notes,
+                    lambda: fleet.daily_worst(store, strip, since)) or {}
+    return [NodeRaid(n.node, n.status, n.checked_at, n.arrays, n.stale, n.local,
+                     local_days if n.local and own_local else dict(history.get(n.node, [])))
+            for n in nodes]
 
 
-def _json_field(store: Store, name: str) -> str:
-    # Extracting inside the database keeps tens of thousands of JSON documents out of
-    # Python; the field names are constants of this module, never user input.
-    if store.dialect == "postgresql":
-        return f"(data::json->>'{name}')"
-    return f"json_extract(data, '$.{name}')"
-
-
-_SERIES_CACHE: dict[str, tuple[str, dict[str, dict[datetime, float]]]] = {}
-_SERIES_LOCK = threading.Lock()
-
-
-def _before(text: str) -> str:
-    # The greatest string sorting before an ISO time: "> _before(t)" means ">= t".
-    return text[:-1] + chr(ord(text[-1]) - 1) + "~"
-
-
-def _gather_snapshots(
-    store: Store, since: datetime
-) -> tuple[dict[str, list[Point]], dict[str, Seen]]:
-    source = _json_field(store, "source")
-    age = _json_field(store, "age_seconds")
-    number = "DOUBLE PRECISION" if store.dialect == "postgresql" else "REAL"
-    start = isoformat_z(since)
-    with _SERIES_LOCK:
-        cached = _SERIES_CACHE.get(store.location)
-    # History is appended to, never rewritten: only runs newer than the cached newest
-    # need reading. A cache from a later clock (or none) starts afresh.
-    if cached is None or cached[0] < start:
-        cached = (start, {})
-    newest, points = cached[0], {k: dict(v) for k, v in cached[1].items()}
-    rows = store.query(
-        f"SELECT checked_at, COALESCE({source}, target), MAX(CAST({age} AS {number}))"
-        " FROM results WHERE check_name = ? AND checked_at > ?"
-        " GROUP BY 1, 2 ORDER BY 1",
-        ("snapshots", newest if cached[1] else _before(start)),
-    )
-    for checked_text, name, oldest in rows:
-        moment = _time(checked_text)
-        if moment is not None and oldest is not None:
-            # The oldest backup set of a source is the one that matters.
-            series = points.setdefault(str(name).split("/", 1)[0], {})
-            series[moment] = max(series.get(moment, 0.0), float(oldest))
-        newest = max(newest, checked_text)
-    points = {name: {m: v for m, v in series.items() if m >= since}
-              for name, series in points.items()}
-    with _SERIES_LOCK:
-        _SERIES_CACHE[store.location] = (newest, points)
-    ages = {name: sorted(series.items()) for name, series in points.items() if series}
-    last_run = store.query(
-        f"SELECT COALESCE({source}, target), status, checked_at FROM results"
-        " WHERE check_name = ? AND checked_at = (SELECT MAX(checked_at) FROM results"
-        " WHERE check_name = ?)",
-        ("snapshots", "snapshots"),
-    )
-    latest: dict[str, tuple[str, list[Status]]] = {}
-    for name, status, checked_text in last_run:
-        key = str(name).split("/", 1)[0]
-        latest.setdefault(key, (checked_text, []))[1].append(_status(status))
-    seen = {name: Seen(worst(statuses), _time(at)) for name, (at, statuses)
-            in sorted(latest.items())}
-    return dict(sorted(ages.items())), seen
-
-
-def _gather_restores(store: Store, since: datetime) -> list[RestoreRun]:
-    rows = store.query(
-        "SELECT target, status, checked_at, data, summary FROM results WHERE check_name = ?"
-        " AND checked_at >= ? ORDER BY checked_at, id",
-        ("restore-test", isoformat_z(since)),
-    )
-    runs = []
-    for target, status, checked_text, data_text, summary in rows:
-        moment = _time(checked_text)
-        if moment is None:
+def _problems(data_nodes: Sequence[NodeRaid], latest: Mapping[str, SourceRun],
+              restores: Sequence[RestoreRun], customers: CustomerPage,
+              no_copy: Status | None, affected: Mapping[str, int], now: datetime,
+              chart_days: int) -> list[Problem]:
+    problems: list[Problem] = []
+    if not data_nodes:
+        problems.append(Problem(Status.UNKNOWN, OPERATIONS,
+                                "No RAID report yet: no node has reported and this node's "
+                                "RAID check has not run.", "/status#fleet"))
+    for status in (Status.CRITICAL, Status.WARNING, Status.UNKNOWN):
+        bad = [n for n in data_nodes if n.shown_status is status]
+        if not bad:
             continue
-        data = _loads(data_text)
-        phases = data.get("seconds")
-        seconds = None
-        if isinstance(phases, dict):
-            seconds = sum(float(v) for v in phases.values() if isinstance(v, int | float))
-        elif isinstance(phases, int | float):
-            seconds = float(phases)
-        rate = data.get("bytes_per_second")
-        runs.append(RestoreRun(
-            source=str(data.get("source") or target), at=moment, status=_status(status),
-            seconds=seconds, bytes_per_second=float(rate) if isinstance(rate, int | float)
-            else None, summary=summary,
-        ))
-    return runs
+        names = ", ".join(n.node for n in bad[:8]) + (f" and {len(bad) - 8} more"
+                                                     if len(bad) > 8 else "")
+        what = ("silent or unknown" if status is Status.UNKNOWN else status.name)
+        count = sum(affected.get(n.node, 0) for n in bad)
+        held = f"; {count} customer(s) are on them" if count else ""
+        problems.append(Problem(status, OPERATIONS,
+                                f"RAID {what} on {len(bad)} node(s): {names}{held}.",
+                                "/status#fleet"))
+    bad_sources = [s for s in latest.values() if s.status is not Status.OK]
+    for run in sorted(bad_sources, key=lambda s: -s.status.rank):
+        count = affected.get("source:" + run.source, 0)
+        held = f"; {count} customer(s) rely on it" if count else ""
+        problems.append(Problem(run.status, OPERATIONS,
+                                f"Provider snapshots of {run.source}: {run.status.name}{held}.",
+                                "/status#snapshots"))
+    if not latest:
+        problems.append(Problem(Status.UNKNOWN, OPERATIONS,
+                                "No provider snapshot check recorded yet.", "/status#snapshots"))
+    last: dict[str, RestoreRun] = {}
+    for test in restores:
+        last[test.source] = test
+    for test in last.values():
+        if test.status is not Status.OK:
+            problems.append(Problem(test.status, OPERATIONS,
+                                    f"Last restore test of {test.source}: {test.status.name} "
+                                    f"({test.summary}).", "/status#restores"))
+    if not restores:
+        problems.append(Problem(Status.UNKNOWN, OPERATIONS,
+                                f"No restore test recorded in the last {chart_days} days.",
+                                "/status#restores"))
+    counts = customers.counts
+    if counts.get("attention"):
+        problems.append(Problem(Status.WARNING, SUPPORT,
+                                f"{counts['attention']} customer(s) need attention (address "
+                                "refused, every reminder sent, or delivery uncertain).",
+                                "/status?state=attention#customers"))
+    if no_copy is not None and counts.get("no-copy"):
+        problems.append(Problem(no_copy, CUSTOMERS,
+                                f"{counts['no-copy']} customer(s) have no own copy yet.",
+                                "/status?state=no-copy#customers"))
+    problems.sort(key=lambda p: -p.status.rank)
+    return problems
 
 
-def _gather_customers(store: Store) -> list[tuple[Any, ...]]:
-    from durability.errors import StateError
+def gather_status(store: Store, config: Config, now: datetime, page: int = 1,
+                  query: str = "", state: str = "") -> StatusData:
+    """Given the store, the config, the time and the customer search, return the page's data.
 
-    try:
-        from durability.remind.state import migrate
+    Reads only: nothing is created or migrated, so a store where nothing ran yet
+    shows empty panels that say so.
+    """
+    from durability.remind.state import CATEGORIES, CustomerPage, customer_summary
+    from durability.restore import history as restore_history
+    from durability.snapshots import history as snapshot_history
 
-        migrate(store)
-        return store.query(
-            "SELECT id, name, interval_days, last_copy_at FROM remind_customers ORDER BY id"
-        )
-    except (ImportError, StateError):
-        return []
-
-
-def own_copy_seen(last_copy: datetime | None, interval_days: int, now: datetime) -> Seen:
-    """Given a customer's last confirmed copy and interval, return its 3-2-1 third leg."""
-    if last_copy is None:
-        return Seen(Status.CRITICAL, None, "no copy on record")
-    due = last_copy + timedelta(days=interval_days)
-    if now > due:
-        return Seen(Status.WARNING, last_copy, f"due since {due:%Y-%m-%d}")
-    return Seen(Status.OK, last_copy)
-
-
-def gather_status(store: Store, config: Config, now: datetime, page: int = 1) -> StatusData:
-    """Given the store, the config and the time, return what the status page shows."""
-    since = now - timedelta(days=config.status.chart_days)
+    settings = config.status
+    since = now - timedelta(days=settings.chart_days)
     notes: list[str] = []
-    nodes = _gather_nodes(store, config, now)
-    ages, latest = _gather_snapshots(store, since)
-    restores = _gather_restores(store, since)
-    last_restore_ok: dict[str, datetime] = {}
-    for run in restores:
-        if run.status is Status.OK:
-            last_restore_ok[run.source] = run.at
-    placement, problem = read_placement(config.status.placement_file)
+    # A customer search shows the overall status and the customers: no charts, no history.
+    full = not query
+    nodes = _gather_nodes(store, config, now, since, notes, with_history=full)
+    runs = _read("snapshot history", notes,
+                 lambda: snapshot_history.age_series(store, since, now)) or {} if full else {}
+    latest = _read("snapshot results", notes, lambda: snapshot_history.latest(store)) or {}
+    restores = _read("restore tests", notes,
+                     lambda: restore_history.runs(store, since)) or []
+    placement, problem = read_placement(settings.placement_file)
     if problem:
         notes.append(problem)
-    node_seen = {n.node: Seen(Status.WARNING if n.stale and n.status is Status.OK
-                              else n.status, n.checked_at, "stale" if n.stale else "")
+    severity = settings.no_own_copy_severity
+    order = (("attention", "no-copy", "overdue", "snoozed", "unsubscribed", "ok")
+             if severity == "critical" else CATEGORIES)
+    if state and state not in CATEGORIES:
+        notes.append(f"unknown customer state {state!r}: showing every customer")
+        state = ""
+    empty = CustomerPage((), {name: 0 for name in CATEGORIES}, 0, 0, 1, 1)
+    remind = config.remind
+    customers = (_read("customers", notes, lambda: customer_summary(
+        store, now, remind.interval_days, remind.max_reminders, q=query, state=state,
+        page=page, per_page=settings.customers_per_page, order=order)) or empty)
+    node_seen = {n.node: Seen(n.shown_status, n.checked_at, "silent" if n.stale else "")
                  for n in nodes}
-    rows = _gather_customers(store)
-    default_interval = config.remind.interval_days
-    per_page = config.status.customers_per_page
-    pages = max(1, -(-len(rows) // per_page))
-    page = min(max(page, 1), pages)
-    first = (page - 1) * per_page
-    snapshot_seen: dict[str, Seen] = {}
-    for source_name, snap in latest.items():
-        tested = last_restore_ok.get(source_name)
-        snapshot_seen[source_name] = Seen(snap.status, tested or snap.at,
-                                          "restore-tested" if tested else "checked")
-    raid_ok = {name for name, seen in node_seen.items() if seen.status is Status.OK}
-    snapshot_ok = {name for name, seen in snapshot_seen.items() if seen.status is Status.OK}
-    unplaced: tuple[None, None] = (None, None)
-    due = missing = not_placed = all_ok = 0
-    due_before: dict[int, str] = {}
-    # The counts cover every customer, so this loop stays lean: timestamps are ISO-8601
-    # Z strings, which sort as times do, and are parsed only for the page shown.
-    for customer_id, _, interval_days, last_copy_text in rows:
-        days = interval_days or default_interval
-        cutoff = due_before.get(days)
-        if cutoff is None:
-            cutoff = due_before[days] = isoformat_z(now - timedelta(days=days))
-        node, source = placement.get(customer_id, unplaced)
-        if node is None:
-            not_placed += 1
-        if not last_copy_text:
-            missing += 1
-        elif last_copy_text < cutoff:
-            due += 1
-        elif node in raid_ok and source in snapshot_ok:
-            all_ok += 1
-    counts = {"all three OK": all_ok, "own copy due": due, "no own copy": missing,
-              "not placed": not_placed}
+    tested: dict[str, datetime] = {}
+    for run in restores:
+        if run.status is Status.OK:
+            tested[run.source] = run.at
+    source_seen = {
+        name: Seen(run.status, tested.get(name) or run.checked_at,
+                   "restore-tested" if name in tested else "checked")
+        for name, run in latest.items()}
+    affected = Counter(node for node, _ in placement.values())
+    affected.update("source:" + source for _, source in placement.values())
     lines = []
-    for customer_id, name, interval_days, last_copy_text in rows[first:first + per_page]:
-        own = own_copy_seen(_time(last_copy_text), interval_days or default_interval, now)
-        node, source = placement.get(customer_id, unplaced)
-        lines.append(CustomerLine(
-            customer_id, name, node, source, node_seen.get(node) if node else None,
-            snapshot_seen.get(source) if source else None, own,
-        ))
+    for summary in customers.rows:
+        placed = placement.get(summary.id)
+        if placed is None:
+            lines.append(CustomerLine(summary, None, None, None, None))
+            continue
+        lines.append(CustomerLine(summary, placed[0], placed[1], node_seen.get(placed[0]),
+                                  source_seen.get(placed[1])))
+    problems = _problems(nodes, latest, restores, customers, SEVERITY_STATUS[severity],
+                         affected, now, settings.chart_days)
+    rto = next((r.rto_target_seconds for r in reversed(restores)
+                if r.rto_target_seconds is not None), None) or config.restore.rto_target
     return StatusData(
-        now=now, nodes=tuple(nodes), snapshot_ages=ages, snapshot_latest=latest,
-        restores=tuple(restores), customers=tuple(lines), customer_total=len(rows),
-        customer_counts=counts, page=page, pages=pages, notes=tuple(notes),
+        now=now, node_name=local_node_name(config), nodes=tuple(nodes), snapshot_runs=runs,
+        snapshot_latest=latest, restores=tuple(restores), rto_target=rto,
+        customers=customers, lines=tuple(lines), problems=tuple(problems),
+        chart_days=settings.chart_days, no_copy_severity=severity, query=query, state=state,
+        notes=tuple(notes),
     )
 
 
 # -- render (pure) -------------------------------------------------------------------------
-STYLE = """<style>
-body{font-family:system-ui,sans-serif;margin:0;color:#1d1d1d;background:#f6f7f9}
-header{background:#1d2733;color:#fff;padding:.7rem 1.5rem;display:flex;align-items:center;
-justify-content:space-between}header h1{font-size:1.2rem;margin:0}
-header form{margin:0}header button{font-size:.9rem}
-main{padding:1rem 1.5rem;max-width:1200px}
-section{background:#fff;border:1px solid #dde1e6;border-radius:6px;padding:.8rem 1rem;
-margin:0 0 1rem}
-h2{font-size:1.05rem;margin:.2rem 0 .6rem}
-table{border-collapse:collapse;width:100%;font-size:.88rem}
-th,td{text-align:left;padding:.25rem .5rem;border-bottom:1px solid #eceff2;vertical-align:top}
-th{background:#f0f2f5}
-.badge{display:inline-block;min-width:5.5rem;padding:.05rem .4rem;border-radius:3px;
-font-weight:600;font-size:.78rem;text-align:center;color:#fff}
-.s-OK{background:#2b8a3e}.s-WARNING{background:#e67700}.s-CRITICAL{background:#c92a2a}
-.s-UNKNOWN{background:#5c5f66}.s-NONE{background:#adb5bd}
-.muted{color:#6c737d}.charts{display:flex;flex-wrap:wrap;gap:1rem}
-.chart{background:#fff;max-width:100%;height:auto}
-.chart .axis{stroke:#868e96}.chart .grid{stroke:#eceff2}
-.chart text{font-size:11px;fill:#495057}.chart .chart-title{font-size:13px;font-weight:600}
-.counts span{margin-right:1.2rem}.pager a{margin-right:.6rem}
-.note{color:#a40000}
-</style>"""
+
+def _badge_css() -> str:
+    return "".join(f".s-{name}{{background:{bg};color:{fg}}}"
+                   for name, (bg, fg) in BADGE_COLOURS.items())
 
 
-def _badge(status: Status | None, text: str | None = None) -> str:
-    if status is None:
-        return f'<span class="badge s-NONE">{escape(text or "n/a")}</span>'
-    return f'<span class="badge s-{status.name}">{escape(text or status.name)}</span>'
+STYLE = ("<style>"
+         "*{box-sizing:border-box}"
+         "body{font-family:system-ui,sans-serif;margin:0;color:#1d1d1d;background:#f6f7f9;"
+         "line-height:1.4}"
+         "header{background:#1d2733;color:#fff;padding:.6rem 1rem;display:flex;flex-wrap:wrap;"
+         "gap:.5rem;align-items:center;justify-content:space-between}"
+         "header h1{font-size:1.2rem;margin:0}header form{margin:0}"
+         "header button{font-size:.9rem}"
+         "main{padding:1rem;max-width:1200px}"
+         "section{background:#fff;border:1px solid #dde1e6;border-radius:6px;"
+         "padding:.8rem 1rem;margin:0 0 1rem;overflow-wrap:break-word}"
+         "h2{font-size:1.1rem;margin:.2rem 0 .6rem}"
+         "table{border-collapse:collapse;width:100%;font-size:.9rem}"
+         "th,td{text-align:left;padding:.3rem .5rem;border-bottom:1px solid #eceff2;"
+         "vertical-align:top}th{background:#f0f2f5}td.name{white-space:nowrap}"
+         ".badge{display:inline-block;min-width:5.5rem;padding:.05rem .4rem;border-radius:3px;"
+         "font-weight:600;font-size:.8rem;text-align:center}"
+         f"{_badge_css()}"
+         ".muted{color:#5c636c}.note{color:#a40000}"
+         ".overall{border-left:6px solid #55585e}.overall.o-OK{border-left-color:#1e7b34}"
+         ".overall.o-WARNING{border-left-color:#f59f00}"
+         ".overall.o-CRITICAL{border-left-color:#b02525}"
+         ".overall .headline{font-size:1.15rem;font-weight:600;margin:.2rem 0 .6rem}"
+         ".problems{list-style:none;padding:0;margin:0}.problems li{margin:.3rem 0}"
+         ".who{font-weight:600}"
+         ".charts{display:flex;flex-wrap:wrap;gap:1rem}"
+         ".chart-box{margin:0;max-width:100%}.chart-box figcaption{font-weight:600;"
+         "font-size:.95rem}"
+         ".chart{background:#fff;max-width:100%;height:auto;display:block}"
+         ".chart .axis{stroke:#868e96}.chart .grid{stroke:#eceff2}"
+         ".chart text{fill:#343a40}.chart .axis-label{font-style:italic}"
+         ".chart .limit-label{fill:#b02525;stroke:#fff;stroke-width:3px;paint-order:stroke;"
+         "font-weight:600}"
+         ".chart-narrow{display:none}"
+         ".legend{list-style:none;padding:0;margin:.3rem 0;display:flex;flex-wrap:wrap;"
+         "gap:.2rem .9rem;font-size:.85rem}"
+         ".swatch{display:inline-block;width:.8rem;height:.8rem;margin-right:.3rem;"
+         "vertical-align:-.1rem}"
+         ".limit-swatch{border-top:2px dashed #c92a2a;height:0;vertical-align:.25rem}"
+         ".strip{display:block;margin-top:.2rem}"
+         "details summary{cursor:pointer}"
+         ".counts{display:flex;flex-wrap:wrap;gap:.3rem 1rem;padding:0;list-style:none}"
+         ".filters{display:flex;flex-wrap:wrap;gap:.5rem;align-items:end;margin:.5rem 0}"
+         ".filters label{display:flex;flex-direction:column;font-size:.85rem}"
+         ".filters input,.filters select,.filters button{font-size:1rem;padding:.3rem}"
+         ".pager{display:flex;flex-wrap:wrap;gap:.4rem;list-style:none;padding:0}"
+         ".pager a,.pager span{display:inline-block;min-width:2.2rem;padding:.3rem .5rem;"
+         "border:1px solid #ced4da;border-radius:4px;text-align:center;color:#1a4f8b}"
+         ".pager [aria-current]{background:#1d2733;color:#fff}"
+         "a{color:#1a4f8b}"
+         "@media (max-width:700px){"
+         "main{padding:.5rem}section{padding:.6rem;overflow-wrap:anywhere}"
+         ".chart-wide{display:none}.chart-narrow{display:block}"
+         "table.stack thead{position:absolute;left:-9999px}"
+         "table.stack,table.stack tbody,table.stack tr,table.stack td{display:block;"
+         "width:100%}"
+         "table.stack tr{border-bottom:2px solid #dde1e6;padding:.3rem 0}"
+         "table.stack td{border:0;padding:.15rem .2rem}td.name{white-space:normal}"
+         "table.stack td[data-label]::before{content:attr(data-label) \": \";"
+         "font-weight:600;color:#343a40}"
+         "}"
+         "</style>")
+
+
+def _badge(status: Status | None, text: str | None = None, css: str | None = None) -> str:
+    name = css or (status.name if status is not None else "NONE")
+    label = text or (status.name if status is not None else "n/a")
+    return f'<span class="badge s-{name}">{escape(label)}</span>'
 
 
 def _when(moment: datetime | None, now: datetime) -> str:
     if moment is None:
         return '<span class="muted">never</span>'
-    age = max((now - moment).total_seconds(), 0.0)
+    age = (now - moment).total_seconds()
+    ago = (f"in {format_duration(-age)}" if age < 0
+           else f"{format_duration(age)} ago")
     return (f'<time datetime="{isoformat_z(moment)}">{moment:%Y-%m-%d %H:%M}</time> '
-            f'<span class="muted">({escape(format_duration(age))} ago)</span>')
+            f'<span class="muted">({escape(ago)})</span>')
 
 
 def _seen_cell(seen: Seen | None, now: datetime, missing: str) -> str:
     if seen is None:
         return f"{_badge(None, 'unknown')} <span class=\"muted\">{escape(missing)}</span>"
     note = f' <span class="muted">{escape(seen.note)}</span>' if seen.note else ""
-    if seen.at is None and seen.note:
-        return f"{_badge(seen.status)}{note}"
     return f"{_badge(seen.status)} {_when(seen.at, now)}{note}"
 
 
+def _overall_section(data: StatusData) -> str:
+    status = worst(p.status for p in data.problems) if data.problems else Status.OK
+    who = sorted({p.who for p in data.problems if p.status is not Status.OK})
+    if not data.problems:
+        headline = "All checks OK: nothing needs anyone's action."
+    else:
+        headline = (f"{len(data.problems)} item(s) need action by "
+                    f"{', '.join(who) or 'nobody'}.")
+    items = "".join(
+        f'<li>{_badge(p.status)} <span class="who">{escape(p.who)}:</span> '
+        f'<a href="{escape(p.link)}">{escape(p.text)}</a></li>' for p in data.problems)
+    counts = data.customers.counts
+    calm = []
+    if counts.get("overdue"):
+        calm.append(f"{counts['overdue']} customer(s) have an overdue own copy; reminders "
+                    "are going out to them.")
+    if data.no_copy_severity == "info" and counts.get("no-copy"):
+        calm.append(f"{counts['no-copy']} customer(s) have no own copy yet; they are reminded "
+                    "like the others (not counted as a problem here).")
+    calm_html = "".join(f'<p class="muted">{escape(text)}</p>' for text in calm)
+    return (f'<section id="overall" class="overall o-{status.name}" aria-labelledby="overall-h">'
+            f'<h2 id="overall-h">Overall status</h2><p class="headline">{_badge(status)} '
+            f'{escape(headline)}</p><ul class="problems">{items}</ul>{calm_html}</section>')
+
+
+def _node_row(node: NodeRaid, data: StatusData) -> str:
+    arrays = "<br>".join(f"{escape(target)}: {_badge(status)} {escape(summary)}"
+                         for target, status, summary in node.arrays)
+    stale = ' <span class="note">silent: no report in time</span>' if node.stale else ""
+    local = ' <span class="muted">(this server)</span>' if node.local else ""
+    strip = day_strip(f"RAID of {node.node}", node.days, data.now, data.chart_days) \
+        if node.days else '<span class="muted">no history</span>'
+    return (f'<tr><td data-label="Node" class="name">{escape(node.node)}{local}</td>'
+            f'<td data-label="Status">{_badge(node.shown_status)}{stale}</td>'
+            f'<td data-label="Reported">{_when(node.checked_at, data.now)}</td>'
+            f'<td data-label="Arrays">{arrays}</td>'
+            f'<td data-label="Last {data.chart_days} days">{strip}</td></tr>')
+
+
 def _nodes_section(data: StatusData) -> str:
-    counts: dict[str, int] = {}
+    counts: dict[Status, int] = {}
     for node in data.nodes:
-        counts[node.status.name] = counts.get(node.status.name, 0) + 1
-    stale = sum(1 for n in data.nodes if n.stale)
-    summary = " ".join(f"<span>{_badge(_status(name))} {count}</span>"
-                       for name, count in sorted(counts.items(),
-                                                 key=lambda kv: -_status(kv[0]).rank))
-    rows = []
-    for node in data.nodes:
-        arrays = "<br>".join(f"{escape(target)}: {escape(summary_text)}"
-                             for target, _, summary_text in node.arrays)
-        stale_note = ' <span class="note">stale</span>' if node.stale else ""
-        rows.append(
-            f"<tr><td>{escape(node.node)}</td><td>{_badge(node.status)}{stale_note}</td>"
-            f"<td>{_when(node.checked_at, data.now)}</td><td>{arrays}</td></tr>"
-        )
-    body = "".join(rows) or '<tr><td colspan="4" class="muted">no node has reported</td></tr>'
-    return (
-        f'<section id="fleet"><h2>RAID per node ({len(data.nodes)} nodes)</h2>'
-        f'<p class="counts">{summary}'
-        f'{f" <span>{stale} stale</span>" if stale else ""}</p>'
-        "<table><thead><tr><th>Node</th><th>Status</th><th>Checked</th><th>Arrays</th></tr>"
-        f"</thead><tbody>{body}</tbody></table></section>"
-    )
+        counts[node.shown_status] = counts.get(node.shown_status, 0) + 1
+    summary = "".join(f"<li>{_badge(status)} {count}</li>" for status, count in
+                      sorted(counts.items(), key=lambda kv: -kv[0].rank))
+    problem_nodes = [n for n in data.nodes if n.shown_status is not Status.OK]
+    fine = [n for n in data.nodes if n.shown_status is Status.OK]
+    head = ("<table class=\"stack\"><thead><tr><th>Node</th><th>Status</th><th>Reported</th>"
+            f"<th>Arrays</th><th>Last {data.chart_days} days</th></tr></thead><tbody>")
+    if not data.nodes:
+        body = ('<p>No node has reported and this server\'s RAID check has not run: RAID '
+                'state is unknown.</p>')
+    else:
+        rows = "".join(_node_row(n, data) for n in problem_nodes)
+        body = (f"{head}{rows}</tbody></table>" if problem_nodes
+                else '<p>Every node reported OK in time.</p>')
+        if fine:
+            listed = "".join(_node_row(n, data) for n in fine[:STRIP_NODES])
+            rest = fine[STRIP_NODES:]
+            more = (f'<p class="muted">Also OK: {escape(", ".join(n.node for n in rest))}</p>'
+                    if rest else "")
+            body += (f"<details><summary>{len(fine)} node(s) OK</summary>{head}{listed}"
+                     f"</tbody></table>{more}</details>")
+    return (f'<section id="fleet" aria-labelledby="fleet-h"><h2 id="fleet-h">RAID per node '
+            f'({len(data.nodes)} nodes)</h2><ul class="counts">{summary}</ul>{body}</section>')
+
+
+def _age_text(value: float) -> str:
+    return format_duration(value)
+
+
+def _newest_text(run: SourceRun) -> str:
+    text = f"{format_duration(run.age_seconds)} old" if run.age_seconds is not None else "none"
+    if run.max_age_seconds:
+        text += f" (max {format_duration(run.max_age_seconds)})"
+    return text
 
 
 def _snapshots_section(data: StatusData) -> str:
-    chart = line_chart("Newest snapshot age per source", data.snapshot_ages,
-                       lambda v: format_duration(v))
+    groups: dict[float | None, dict[str, Sequence[Point]]] = {}
+    for source, ages in data.snapshot_runs.items():
+        groups.setdefault(ages.max_age_seconds, {})[source] = ages.points
+    charts = []
+    for limit, series in groups.items() or [(None, {})]:
+        line = Limit(limit, f"max age {format_duration(limit)}") if limit else None
+        charts.append(line_chart("Age of the newest snapshot per source", series, _age_text,
+                                 "age", line))
     rows = "".join(
-        f"<tr><td>{escape(source)}</td><td>{_badge(seen.status)}</td>"
-        f"<td>{_when(seen.at, data.now)}</td></tr>"
-        for source, seen in data.snapshot_latest.items()
-    ) or '<tr><td colspan="3" class="muted">no snapshot check recorded</td></tr>'
-    return (
-        '<section id="snapshots"><h2>Provider snapshots</h2>'
-        f'<div class="charts">{chart}</div>'
-        "<table><thead><tr><th>Source</th><th>Status</th><th>Checked</th></tr></thead>"
-        f"<tbody>{rows}</tbody></table></section>"
-    )
+        f'<tr><td data-label="Source">{escape(source)}</td>'
+        f'<td data-label="Status">{_badge(run.status)}</td>'
+        f'<td data-label="Newest backup">{escape(_newest_text(run))}</td>'
+        f'<td data-label="Checked">{_when(run.checked_at, data.now)}</td></tr>'
+        for source, run in sorted(data.snapshot_latest.items(),
+                                  key=lambda kv: (-kv[1].status.rank, kv[0])))
+    table = ('<table class="stack"><thead><tr><th>Source</th><th>Status</th>'
+             f"<th>Newest backup</th><th>Checked</th></tr></thead><tbody>{rows}</tbody></table>"
+             if rows else "<p>No snapshot check recorded yet: snapshot state is unknown.</p>")
+    return ('<section id="snapshots" aria-labelledby="snapshots-h">'
+            '<h2 id="snapshots-h">Provider snapshots</h2>'
+            f'<div class="charts">{"".join(charts)}</div>{table}</section>')
 
 
 def _restores_section(data: StatusData) -> str:
     durations: dict[str, list[Point]] = {}
+    projected: dict[str, list[Point]] = {}
     rates: dict[str, list[Point]] = {}
     for run in data.restores:
         if run.seconds is not None:
             durations.setdefault(run.source, []).append((run.at, run.seconds))
+        if run.projected_full_seconds is not None:
+            projected.setdefault(run.source, []).append((run.at, run.projected_full_seconds))
         if run.bytes_per_second is not None:
             rates.setdefault(run.source, []).append((run.at, run.bytes_per_second))
-    charts = (line_chart("Restore test duration", durations, lambda v: format_duration(v))
-              + line_chart("Restore throughput", rates, lambda v: f"{format_bytes(v)}/s"))
+    rto = Limit(data.rto_target, f"RTO {format_duration(data.rto_target)}") \
+        if data.rto_target else None
+    charts = [line_chart("Restore test duration", durations, format_duration, "duration")]
+    if projected:
+        charts.append(line_chart("Projected full restore time", projected, format_duration,
+                                 "full restore", rto))
+    charts.append(line_chart("Restore throughput", rates, lambda v: f"{format_bytes(v)}/s",
+                             "throughput"))
     rows = "".join(
-        f"<tr><td>{_when(run.at, data.now)}</td><td>{escape(run.source)}</td>"
-        f"<td>{_badge(run.status)}</td>"
-        f"<td>{escape(format_duration(run.seconds)) if run.seconds is not None else ''}</td>"
-        f"<td>{escape(format_bytes(run.bytes_per_second)) + '/s' if run.bytes_per_second else ''}"
-        f"</td><td>{escape(run.summary)}</td></tr>"
-        for run in list(reversed(data.restores))[:10]
-    ) or '<tr><td colspan="6" class="muted">no restore test recorded</td></tr>'
-    return (
-        '<section id="restores"><h2>Restore tests</h2>'
-        f'<div class="charts">{charts}</div>'
-        "<table><thead><tr><th>When</th><th>Source</th><th>Status</th><th>Duration</th>"
-        f"<th>Throughput</th><th>Summary</th></tr></thead><tbody>{rows}</tbody></table>"
-        "</section>"
-    )
+        f'<tr><td data-label="When">{_when(run.at, data.now)}</td>'
+        f'<td data-label="Source">{escape(run.source)}</td>'
+        f'<td data-label="Status">{_badge(run.status)}</td>'
+        f'<td data-label="Took">'
+        f'{escape(format_duration(run.seconds)) if run.seconds is not None else "-"}</td>'
+        f'<td data-label="Throughput">'
+        f'{escape(format_bytes(run.bytes_per_second)) + "/s" if run.bytes_per_second else "-"}'
+        f'</td><td data-label="Summary">{escape(run.summary)}</td></tr>'
+        for run in list(reversed(data.restores))[:10])
+    table = ('<table class="stack"><thead><tr><th>When</th><th>Source</th><th>Status</th>'
+             f"<th>Took</th><th>Throughput</th><th>Summary</th></tr></thead><tbody>{rows}"
+             "</tbody></table>" if rows else
+             f"<p>No restore test recorded in the last {data.chart_days} days.</p>")
+    return ('<section id="restores" aria-labelledby="restores-h">'
+            '<h2 id="restores-h">Restore tests</h2>'
+            f'<div class="charts">{"".join(charts)}</div>{table}</section>')
+
+
+def _category_badge(summary: CustomerSummary, severity: str) -> str:
+    label = CATEGORY_LABELS.get(summary.category, summary.category)
+    css = {"attention": "CRITICAL", "overdue": "WARNING", "snoozed": "INFO",
+           "unsubscribed": "NONE", "ok": "OK"}.get(summary.category)
+    if summary.category == "no-copy":
+        css = {"info": "INFO", "warning": "WARNING", "critical": "CRITICAL"}[severity]
+    return _badge(None, label, css or "UNKNOWN")
+
+
+def _reminder_text(summary: CustomerSummary, now: datetime) -> str:
+    parts = []
+    if summary.last_copy_at is not None:
+        parts.append(f"last copy {_when(summary.last_copy_at, now)}")
+    else:
+        parts.append("no copy on record")
+    if summary.due_since is not None and summary.category != "ok":
+        parts.append(f"due since {summary.due_since:%Y-%m-%d}")
+    if summary.step:
+        parts.append(f"reminder {summary.step} of {summary.max_steps} sent")
+    if summary.snoozed_until is not None and summary.snoozed_until > now:
+        parts.append(f"snoozed until {summary.snoozed_until:%Y-%m-%d}")
+    if summary.unsubscribed_at is not None:
+        parts.append(f"unsubscribed {summary.unsubscribed_at:%Y-%m-%d}")
+    if summary.refused:
+        parts.append("address refused by the mail server")
+    if summary.uncertain and not summary.reason:
+        parts.append(f"{summary.uncertain} reminder(s) of uncertain delivery")
+    if summary.reason and not summary.refused:
+        parts.append(escape(summary.reason))
+    return "; ".join(parts)
+
+
+def _link(data: StatusData, **changes: str | int) -> str:
+    values: dict[str, str | int] = {"q": data.query, "state": data.state}
+    values.update(changes)
+    query = urlencode({k: v for k, v in values.items() if v not in ("", None, 1)})
+    return f"/status?{query}#customers" if query else "/status#customers"
+
+
+def _pager(data: StatusData) -> str:
+    page, pages = data.customers.page, data.customers.pages
+    if pages <= 1:
+        return ""
+    shown = sorted({1, pages, *range(max(1, page - 2), min(pages, page + 2) + 1)})
+    items = []
+    if page > 1:
+        items.append(f'<li><a href="{escape(_link(data, page=page - 1))}" rel="prev">'
+                     "previous</a></li>")
+    last = 0
+    for number in shown:
+        if number - last > 1:
+            items.append('<li><span aria-hidden="true">…</span></li>')
+        if number == page:
+            items.append(f'<li><span aria-current="page">{number}</span></li>')
+        else:
+            items.append(f'<li><a href="{escape(_link(data, page=number))}" '
+                         f'aria-label="page {number}">{number}</a></li>')
+        last = number
+    if page < pages:
+        items.append(f'<li><a href="{escape(_link(data, page=page + 1))}" rel="next">'
+                     "next</a></li>")
+    return (f'<nav aria-label="customer pages"><p>page {page} of {pages}</p>'
+            f'<ul class="pager">{"".join(items)}</ul></nav>')
 
 
 def _customers_section(data: StatusData) -> str:
-    counts = "".join(f"<span>{escape(name)}: <b>{count}</b></span>"
-                     for name, count in data.customer_counts.items())
+    from durability.remind.state import CATEGORIES
+
+    page = data.customers
+    counts = "".join(
+        f'<li><a href="{escape(_link(data, state=name, page=1))}">'
+        f"{escape(CATEGORY_LABELS[name])}</a>: <b>{page.counts.get(name, 0)}</b></li>"
+        for name in CATEGORIES)
+    options = "".join(
+        f'<option value="{name}"{" selected" if name == data.state else ""}>'
+        f"{escape(CATEGORY_LABELS[name])} ({page.counts.get(name, 0)})</option>"
+        for name in CATEGORIES)
+    form = ('<form class="filters" method="get" action="/status#customers" role="search">'
+            '<label for="q">Search id, name or email'
+            f'<input id="q" name="q" type="search" value="{escape(data.query)}"></label>'
+            '<label for="state">State<select id="state" name="state">'
+            f'<option value="">every state</option>{options}</select></label>'
+            '<button type="submit">Show</button></form>')
     rows = "".join(
-        f"<tr><td>{escape(c.id)}</td><td>{escape(c.name)}</td>"
-        f"<td>{escape(c.node or '')}<br>{_seen_cell(c.raid, data.now, 'not placed')}</td>"
-        f"<td>{escape(c.source or '')}<br>"
-        f"{_seen_cell(c.snapshot, data.now, 'no source' if not c.source else 'not checked')}</td>"
-        f"<td>{_seen_cell(c.own_copy, data.now, '')}</td></tr>"
-        for c in data.customers
-    ) or '<tr><td colspan="5" class="muted">no customers imported</td></tr>'
-    pager = ""
-    if data.pages > 1:
-        links = []
-        if data.page > 1:
-            links.append(f'<a href="/status?page={data.page - 1}#customers">previous</a>')
-        links.append(f"page {data.page} of {data.pages}")
-        if data.page < data.pages:
-            links.append(f'<a href="/status?page={data.page + 1}#customers">next</a>')
-        pager = f'<p class="pager">{" ".join(links)}</p>'
-    return (
-        f'<section id="customers"><h2>Customers: 3-2-1 ({data.customer_total})</h2>'
-        f'<p class="counts">{counts}</p>'
-        "<table><thead><tr><th>Customer</th><th>Name</th><th>RAID mirror</th>"
-        "<th>Provider snapshot</th><th>Own external copy</th></tr></thead>"
-        f"<tbody>{rows}</tbody></table>{pager}</section>"
-    )
+        f'<tr><td data-label="Customer" class="name">{escape(line.summary.id)}<br>'
+        f'{escape(line.summary.name)}<br><span class="muted">{escape(line.summary.email)}'
+        "</span></td>"
+        f'<td data-label="Own copy">{_category_badge(line.summary, data.no_copy_severity)} '
+        f"{_reminder_text(line.summary, data.now)}</td>"
+        f'<td data-label="RAID mirror">{escape(line.node or "")} '
+        f"{_seen_cell(line.raid, data.now, 'not placed' if not line.node else 'no report')}"
+        "</td>"
+        f'<td data-label="Provider snapshot">{escape(line.source or "")} '
+        f"{_seen_cell(line.snapshot, data.now, 'no source' if not line.source else 'not checked')}"
+        "</td></tr>"
+        for line in data.lines)
+    if page.total == 0:
+        table = "<p>No customers imported yet.</p>"
+    elif not rows:
+        table = "<p>No customer matches this search.</p>"
+    else:
+        table = ('<table class="stack"><thead><tr><th>Customer</th><th>Own copy and reminders'
+                 "</th><th>RAID mirror</th><th>Provider snapshot</th></tr></thead>"
+                 f"<tbody>{rows}</tbody></table>")
+    found = (f"<p>{page.matched} of {page.total} customers match.</p>"
+             if data.query or data.state else "")
+    return ('<section id="customers" aria-labelledby="customers-h">'
+            f'<h2 id="customers-h">Customers: 3-2-1 ({page.total})</h2>'
+            f'<ul class="counts">{counts}</ul>{form}{found}{table}{_pager(data)}</section>')
 
 
 def render_status_page(data: StatusData, user: str) -> str:
     """Given what the status page shows and who is looking, return the HTML page."""
-    notes = "".join(f'<p class="note">{escape(note)}</p>' for note in data.notes)
+    notes = "".join(f'<p class="note" role="status">{escape(note)}</p>' for note in data.notes)
+    if data.query:
+        panels = ('<p><a href="/status">Back to the full status</a> (RAID per node, '
+                  "snapshots and restore tests)</p>")
+    else:
+        panels = f"{_nodes_section(data)}{_snapshots_section(data)}{_restores_section(data)}"
     return (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -526,9 +687,9 @@ def render_status_page(data: StatusData, user: str) -> str:
         "<header><h1>durability status</h1>"
         f'<form method="post" action="/status/logout"><span>{escape(user)}</span> '
         '<button type="submit">Sign out</button></form></header>'
-        f'<main><p class="muted">As of {data.now:%Y-%m-%d %H:%M:%S} UTC</p>{notes}'
-        f"{_nodes_section(data)}{_snapshots_section(data)}{_restores_section(data)}"
-        f"{_customers_section(data)}</main></body></html>\n"
+        f'<main><p class="muted">As of {data.now.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC, '
+        f"on {escape(data.node_name)}</p>{notes}"
+        f"{_overall_section(data)}{panels}{_customers_section(data)}</main></body></html>\n"
     )
 
 
@@ -545,7 +706,9 @@ def show_status(request: Request, web: Web) -> Response:
         page = int(request.args.get("page", "1"))
     except ValueError:
         page = 1
-    data = gather_status(web.store(), web.config, web.now(), page)
+    query = request.args.get("q", "")[:200]
+    state = request.args.get("state", "")[:40]
+    data = gather_status(web.store(), web.config, web.now(), page, query, state)
     html = render_status_page(data, user)
     response = Response(html, content_type="text/html; charset=utf-8")
     response.headers["Content-Security-Policy"] = (
@@ -555,13 +718,16 @@ def show_status(request: Request, web: Web) -> Response:
     return response
 
 
+def to_status(request: Request, web: Web) -> Response:
+    """GET /: the status page is the service's front page."""
+    from werkzeug.utils import redirect
+
+    return redirect("/status", code=302)
+
+
 def routes() -> list[Rule]:
-    """Return the status page route."""
+    """Return the status page routes."""
     from werkzeug.routing import Rule
 
-    return [Rule("/status", endpoint=show_status, methods=["GET"])]
-
-
-def node_names(nodes: Iterable[NodeRaid]) -> list[str]:
-    """Return the node names, in page order."""
-    return [node.node for node in nodes]
+    return [Rule("/status", endpoint=show_status, methods=["GET"]),
+            Rule("/", endpoint=to_status, methods=["GET"])]

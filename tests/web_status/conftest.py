@@ -64,16 +64,21 @@ def raid_report(when: datetime, *arrays: tuple[str, Status, str]) -> Report:
 
 def seed_history(store: Store, now: datetime) -> None:
     """Record a month of snapshot checks and four weekly restore tests."""
+    from durability.snapshots.history import record_source_runs, source_runs
+
     for hour in range(0, 24 * 30, 6):
         moment = now - timedelta(hours=24 * 30 - hour)
         age = 3600.0 * ((hour % 24) + 1)
-        store.record_report(Report("snapshots", moment, (
+        results = (
             Result("snapshots", "s3-backups/web1", Status.OK, "fresh",
                    data={"source": "s3-backups", "age_seconds": age}),
             Result("snapshots", "restic-db/db1:/var/lib/db",
                    Status.WARNING if hour > 24 * 29 else Status.OK, "fresh",
                    data={"source": "restic-db", "age_seconds": age * 1.5}),
-        )))
+        )
+        store.record_report(Report("snapshots", moment, results))
+        record_source_runs(store, source_runs(results, moment, {"s3-backups": 26 * 3600.0,
+                                                                 "restic-db": 26 * 3600.0}))
     for week in range(4):
         moment = now - timedelta(days=7 * (4 - week))
         store.record_report(Report("restore-test", moment, (
@@ -123,3 +128,39 @@ def json_of(response: Any) -> dict[str, Any]:
     """Return the JSON body of a test-client response."""
     value: dict[str, Any] = json.loads(response.get_data(as_text=True))
     return value
+
+
+def seed_reminder_states(store: Store, now: datetime) -> None:
+    """Add customers in every reminder state to the store (see the names)."""
+    from durability.model import isoformat_z
+    from durability.remind.records import SENT
+
+    remind_state.import_customers(store, parse_customers_csv(
+        "id,email,name,language,last_copy_at\n"
+        "c-10,zed@example.com,Zed Maxed,en,\n"
+        "c-4,ann@example.com,Ann Refused,en,2026-08-01T00:00:00Z\n"
+        "c-5,sam@example.com,Sam Snoozed,en,2026-09-01T00:00:00Z\n"
+        "c-6,uma@example.com,Uma Unsubscribed,en,\n"
+        "c-7,ida@example.com,Ida Uncertain,en,2026-09-15T00:00:00Z\n"
+        "c-20,kim@example.com,Kim Nocopy,en,\n"), now - timedelta(days=60))
+    created = now - timedelta(days=60)
+
+    def send(customer: str, email: str, period: datetime, step: int, state: str) -> None:
+        key = f"{customer}/{isoformat_z(period)}/{step}"
+        assert remind_state.claim(store, key, customer, period, step, f"<{key}@x>", email,
+                                  period + timedelta(days=step))
+        if state == "uncertain":
+            remind_state.mark_handing(store, key)
+            remind_state.mark_abandoned_claims(store, now)
+        else:
+            remind_state.finish(store, key, state, "250 ok", period + timedelta(days=step),
+                                customer, email)
+
+    for step in range(1, 7):
+        send("c-10", "zed@example.com", created, step, SENT)
+    send("c-2", "bob@example.com", datetime(2026, 10, 1, 10, 0, tzinfo=UTC), 1, SENT)
+    send("c-2", "bob@example.com", datetime(2026, 10, 1, 10, 0, tzinfo=UTC), 2, SENT)
+    send("c-4", "ann@example.com", datetime(2026, 8, 31, tzinfo=UTC), 1, "refused")
+    send("c-7", "ida@example.com", datetime(2026, 10, 15, tzinfo=UTC), 1, "uncertain")
+    remind_state.record_snooze(store, "c-5", now + timedelta(days=5), "snooze-1", now)
+    remind_state.record_unsubscribe(store, "c-6", "link", now - timedelta(days=1))
