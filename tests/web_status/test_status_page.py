@@ -12,9 +12,7 @@ from durability.errors import ConfigError
 from durability.model import Status
 from durability.web.auth import (
     COOKIE,
-    check_session,
     hash_password,
-    make_session,
     parse_users,
     verify_password,
 )
