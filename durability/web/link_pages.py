@@ -218,7 +218,11 @@ def form_html(action: str, lang: str, path: str, view: LinkView) -> str:
 def _response(status: int, body: str) -> Response:
     from werkzeug.wrappers import Response
 
-    return Response(body, status=status, content_type="text/html; charset=utf-8")
+    from durability.web.app import STRICT_CSP
+
+    response = Response(body, status=status, content_type="text/html; charset=utf-8")
+    response.headers["Content-Security-Policy"] = STRICT_CSP
+    return response
 
 
 def done_page(action: str, lang: str, fresh: bool, view: LinkView,
