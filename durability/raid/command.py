@@ -238,6 +238,14 @@ def _ack(args: argparse.Namespace, ctx: Context, name: str) -> int:
     from durability.raid.check import gather
 
     settings, _ = _settings(args, ctx)
+    if _captured_without_store(args, ctx):
+        raise ConfigError(
+            [
+                "`raid ack` on a captured tree needs a state store named in the config "
+                "(state.path): the default store is this node's own"
+            ],
+            "command line",
+        )
     gathered = gather(settings, smart=False)
     facts = next((a for a in gathered.arrays if a.name == name), None)
     message = history.acknowledge(ctx.store(), facts, name, ctx.now)
@@ -251,7 +259,8 @@ def _event(
     from durability.raid import history
 
     try:
-        history.record_event(ctx.store(), event, device, component, ctx.now)
+        if not _captured_without_store(args, ctx):
+            history.record_event(ctx.store(), event, device, component, ctx.now)
     except StateError as error:
         log.warning("event %s %s not recorded: %s", event, device, error)
     log.info("mdadm event %s on %s %s", event, device, component or "")

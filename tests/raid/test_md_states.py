@@ -571,3 +571,21 @@ def test_recovery_target_is_no_hot_spare_when_judged_from_mdstat(tmp_path: Path)
     folder.mkdir()
     result = result_of(judge_text(folder, text))
     assert any(line == "OK: hot spare sdd1" for line in result.details), result.details
+
+
+def test_ack_on_a_capture_refuses_the_default_store(
+    md_tree: Callable[[str], MdTree],
+    cli: Callable[..., CliResult],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    default = tmp_path / "default-state" / "state.db"
+    monkeypatch.setattr("durability.state.store.default_sqlite_path", lambda: str(default))
+    monkeypatch.delenv("DURABILITY_CONFIG", raising=False)
+    monkeypatch.setattr("durability.config.DEFAULT_PATH", str(tmp_path / "absent.toml"))
+    tree = md_tree("raid1-clean")
+    result = cli("raid", "ack", "md0", *tree.args())
+    assert result.code == 3 and "state.path" in result.stderr
+    event = cli("raid", "event", "Fail", "/dev/md0", *tree.args())
+    assert event.code == 0
+    assert not default.parent.exists()
