@@ -92,7 +92,7 @@ _SECRET_ENV = re.compile(r"SECRET|PASSWORD|TOKEN|KEY$", re.I)
 
 DEFAULT_TIMEOUT = 3600.0
 # How long restic may keep retrying one backend request before it counts as unreachable.
-DEFAULT_RETRY_BUDGET = 120.0
+DEFAULT_RETRY_BUDGET = 60.0
 
 
 class ResticError(DurabilityError):
