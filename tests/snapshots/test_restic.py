@@ -240,3 +240,30 @@ def test_classify_error_tls_failure_is_unreachable_with_words() -> None:
               "signed by unknown authority\nIs there a repository at the following location?")
     assert classify_error(1, stderr) == "unreachable"
     assert error_message(1, stderr, "unreachable").startswith("TLS failure reaching the repository")
+
+
+def test_retry_watch_counts_from_first_retry_across_requests_and_resets_on_success() -> None:
+    from durability.restic import RetryWatch
+
+    clock = [0.0]
+    watch = RetryWatch(10.0)
+    watch.clock = lambda: clock[0]
+    watch.stderr_line("Save(<data/aa>) returned error, retrying after 1s: dial tcp: i/o timeout")
+    clock[0] = 6.0
+    watch.stderr_line("Save(<data/bb>) returned error, retrying after 2s: dial tcp: i/o timeout")
+    assert watch.give_up(0) is None
+    clock[0] = 11.0
+    assert "still retrying Save(<data/bb>) after 11s (limit 10s)" in (watch.give_up(0) or "")
+    watch.stderr_line("Save(<data/bb>) operation successful after 2 retries")
+    assert watch.give_up(0) is None
+
+
+def test_retry_watch_full_disk_stops_at_first_retry() -> None:
+    from durability.restic import RetryWatch, classify_error
+
+    watch = RetryWatch(600.0)
+    watch.stderr_line("Save(<data/aa>) returned error, retrying after 1s: "
+                      "write /mnt/x: no space left on device")
+    reason = watch.give_up(0)
+    assert reason is not None and "no space left on device" in reason
+    assert classify_error(None, reason) == "no-space"
