@@ -159,21 +159,30 @@ class Supervised(Record):
     seconds: float = 0.0
 
 
+def _exited(pid: int) -> bool:
+    """Return True once the child has exited, without reaping it.
+
+    While it is an unreaped zombie its pid, and so its process group id, cannot be
+    given to another process: killing the group then can only hit what it started.
+    """
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return True
+
+
+def _kill_group_quietly(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
 def kill_group(proc: subprocess.Popen[bytes]) -> None:
     """Kill a child started by `supervise` and everything in its process group, then reap it."""
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            proc.kill()
+    _kill_group_quietly(proc.pid)
     try:
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL cannot be ignored
         log.warning("child %d did not die after SIGKILL", proc.pid)
-    else:
-        # Anything the child left running in its group goes too.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def supervise(
@@ -242,28 +251,26 @@ def supervise(
     for reader in readers:
         reader.start()
     stopped: str | None = None
+    delay = 0.002
     try:
-        while True:
-            try:
-                proc.wait(timeout=0.5)
-                break
-            except subprocess.TimeoutExpired:
-                pass
+        while not _exited(proc.pid):
             now = time.monotonic()
-            if timeout is not None and now - started > timeout:
-                stopped = f"timed out after {timeout:g}s"
-            else:
-                stopped = watch.give_up(now - started)
-            if stopped:
-                log.debug("stopping %s: %s", shown, stopped)
-                kill_group(proc)
-                break
+            if stopped is None:
+                if timeout is not None and now - started > timeout:
+                    stopped = f"timed out after {timeout:g}s"
+                else:
+                    stopped = watch.give_up(now - started)
+                if stopped:
+                    log.debug("stopping %s: %s", shown, stopped)
+                    _kill_group_quietly(proc.pid)
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
+        # Exited but not reaped: whatever it left running in its group goes too.
+        _kill_group_quietly(proc.pid)
+        proc.wait()
     finally:
-        if proc.poll() is None:
+        if proc.returncode is None:
             kill_group(proc)
-        else:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
         for reader in readers:
             reader.join(timeout=10)
     return Supervised(

@@ -92,7 +92,7 @@ _SECRET_ENV = re.compile(r"SECRET|PASSWORD|TOKEN|KEY$", re.I)
 
 DEFAULT_TIMEOUT = 3600.0
 # How long restic may keep retrying one backend request before it counts as unreachable.
-DEFAULT_RETRY_BUDGET = 120.0
+DEFAULT_RETRY_BUDGET = 60.0
 
 
 class ResticError(DurabilityError):
@@ -476,11 +476,18 @@ def error_message(returncode: int | None, stderr: str, kind: str) -> str:
     return f"{detail}{suffix}"
 
 
+# Errors no retry can cure: restic is stopped at the first retry that names one.
+_HOPELESS = re.compile(r"no space left on device|disk quota exceeded|read-only file system", re.I)
+
+
 class RetryWatch(Watch):
-    """Stops restic when one backend request has been retried for longer than `budget`.
+    """Stops restic once its backend has kept failing for longer than `budget` seconds.
 
     restic 0.17+ prints "X returned error, retrying after ..." for each retry and
-    "X operation successful after N retries" when one recovers.
+    "X operation successful after N retries" when one recovers. The clock starts at the
+    first retry after the last success, whichever request it is (a full disk fails a new
+    pack file each time). A retry of an error no retry can cure (a full disk) stops
+    restic at once.
     """
 
     def __init__(self, budget: float, on_line: Callable[[str], None] | None = None) -> None:
@@ -488,7 +495,9 @@ class RetryWatch(Watch):
 
         self.budget = budget
         self.clock = time.monotonic
-        self.retrying: dict[str, tuple[float, str]] = {}
+        self.since: float | None = None
+        self.last: tuple[str, str] | None = None
+        self.hopeless = False
         self.on_line = on_line
 
     def stderr_line(self, line: str) -> None:
@@ -496,12 +505,13 @@ class RetryWatch(Watch):
         line = line.strip()
         retry = _RETRYING.match(line)
         if retry:
-            first = self.retrying.get(retry["op"], (self.clock(), ""))[0]
-            self.retrying[retry["op"]] = (first, retry["why"])
+            if self.since is None:
+                self.since = self.clock()
+            self.last = (retry["op"], retry["why"])
+            self.hopeless = self.hopeless or bool(_HOPELESS.search(retry["why"]))
             return
-        done = _RETRIED_OK.match(line)
-        if done:
-            self.retrying.pop(done["op"], None)
+        if _RETRIED_OK.match(line):
+            self.since = None
 
     def stdout_line(self, line: str) -> None:
         """Pass stdout lines on to the caller's handler, if any."""
@@ -509,14 +519,15 @@ class RetryWatch(Watch):
             self.on_line(line)
 
     def give_up(self, now: float) -> str | None:
-        """Return why restic must stop when a request kept failing past the budget."""
-        moment = self.clock()
-        for op, (first, why) in self.retrying.items():
-            if moment - first > self.budget:
-                return (
-                    f"still retrying {op} after {moment - first:.0f}s "
-                    f"(limit {self.budget:g}s): {why}"
-                )
+        """Return why restic must stop: a hopeless error, or failing past the budget."""
+        if self.since is None or self.last is None:
+            return None
+        op, why = self.last
+        if self.hopeless:
+            return f"stopped retrying {op}: {why}"
+        failing = self.clock() - self.since
+        if failing > self.budget:
+            return f"still retrying {op} after {failing:.0f}s (limit {self.budget:g}s): {why}"
         return None
 
 
@@ -601,6 +612,9 @@ class Restic:
         command = args[0] if args else "restic"
         if done.stopped is not None:
             retrying = watch.give_up(0.0)
+            if retrying is not None and watch.hopeless:
+                kind = classify_error(None, retrying)
+                raise ResticError(f"restic {command} {retrying}", kind, None, done.stderr)
             if retrying is not None:
                 text = "\n".join(readable_lines(done.stderr))
                 words = next(

@@ -309,5 +309,8 @@ def test_restore_test_restic_on_seaweedfs_corrupted_pack_critical(
     )
     result = cli("--config", config, "restore-test", "--format", "json")
     assert result.code == 2, result.stdout
-    assert "ciphertext verification failed" in _data(result)["summary"]
+    # restic 0.18.0 crashes in its tree walker on a damaged tree instead of naming it.
+    summary = _data(result)["summary"]
+    assert ("ciphertext verification failed" in summary
+            or "restic crashed while reading the snapshot's trees" in summary), summary
     assert scratch_leftovers(tmp_path) == []

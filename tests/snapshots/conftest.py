@@ -108,7 +108,7 @@ def restic_repo(tmp_path: Path, restic_template: Path) -> ResticRepo:
 def fake_restic(tmp_path: Path) -> Callable[[int, str], Path]:
     """Return a function making a fake restic that prints stderr and exits with a code.
 
-    Only used for the exit codes of restic releases newer than Debian's 0.14.
+    Only used to prove that a secret restic might echo is masked (real restic never does).
     """
 
     def make(code: int, stderr: str, version: str = "0.17.3") -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +17,7 @@ from durability.restic import (
     parse_time,
     parse_version,
 )
+from tests.conftest import ResticBinary
 from tests.snapshots.conftest import ResticRepo
 
 
@@ -100,19 +102,66 @@ def test_run_locked_repository_raises_locked_and_locks_names_holder(
     assert lock.pid is not None and lock.hostname
 
 
-@pytest.mark.parametrize(
-    ("code", "kind"), [(10, "no-repository"), (11, "locked"), (12, "wrong-password")]
-)
-def test_snapshots_newer_restic_exit_codes_classified(
-    fake_restic: Callable[..., Path], tmp_path: Path, code: int, kind: str
+def _exit_code(binary: ResticBinary, newer: int) -> int:
+    """restic 0.14 exits 1 for every failure; 0.17 and newer have their own codes."""
+    return 1 if binary.version == "0.14" else newer
+
+
+def test_real_restic_wrong_password_exit_code_and_kind(
+    restic_repo: ResticRepo, restic_binary: ResticBinary, tmp_path: Path
 ) -> None:
-    binary = fake_restic(code, "Fatal: something went wrong")
-    restic = Restic(str(tmp_path / "repo"), str(tmp_path / "pw"), binary=str(binary))
-    assert restic.version() == (0, 17, 3)
+    bad = tmp_path / "bad-password"
+    bad.write_text("not the password\n")
     with pytest.raises(ResticError) as caught:
-        restic.snapshots()
-    assert caught.value.kind == kind
-    assert caught.value.returncode == code
+        Restic(restic_repo.repository, str(bad)).snapshots()
+    assert (caught.value.kind, caught.value.returncode) == (
+        "wrong-password", _exit_code(restic_binary, 12)
+    )
+
+
+def test_real_restic_no_repository_exit_code_and_kind(
+    restic_repo: ResticRepo, restic_binary: ResticBinary, tmp_path: Path
+) -> None:
+    with pytest.raises(ResticError) as caught:
+        Restic(str(tmp_path / "nowhere"), str(restic_repo.password_file)).snapshots()
+    assert (caught.value.kind, caught.value.returncode) == (
+        "no-repository", _exit_code(restic_binary, 10)
+    )
+    assert "no restic repository at this location" in str(caught.value)
+
+
+@pytest.mark.slow
+def test_real_restic_locked_exit_code_and_kind(
+    restic_repo: ResticRepo, restic_binary: ResticBinary
+) -> None:
+    restic_repo.stale_exclusive_lock()
+    with pytest.raises(ResticError) as caught:
+        wrapper(restic_repo).snapshots(no_lock=False)
+    assert (caught.value.kind, caught.value.returncode) == (
+        "locked", _exit_code(restic_binary, 11)
+    )
+
+
+def test_real_restic_blob_in_no_pack_reason_is_restic_line_not_stack(
+    restic_repo: ResticRepo,
+) -> None:
+    restic_repo.backup("2026-11-20 10:00:00", size=50_000)
+    restic_repo.backup("2026-11-21 10:00:00", size=60_000)
+    # Drop the newest pack files and rebuild the index: blobs of the newest snapshot are
+    # then in no pack.
+    data = Path(restic_repo.repository) / "data"
+    packs = sorted(data.glob("*/*"), key=lambda p: p.stat().st_mtime)
+    packs[-1].unlink()
+    version = wrapper(restic_repo).version()
+    restic_repo.restic(*(["rebuild-index"] if version < (0, 16, 0) else ["repair", "index"]))
+    restic = Restic(restic_repo.repository, str(restic_repo.password_file), no_cache=True)
+    newest = restic.snapshots()[-1]
+    with pytest.raises(ResticError) as caught:
+        restic.run(["restore", newest.id, "--target", str(restic_repo.data / "out")])
+    message = str(caught.value)
+    assert caught.value.kind == "damaged", message
+    assert ".go:" not in message and "runtime/" not in message and "asm_amd64" not in message
+    assert re.search(r"Unknown blob [0-9a-f]{64}|id [0-9a-f]{64} not found", message), message
 
 
 def test_classify_error_old_restic_stderr_kinds() -> None:
@@ -191,3 +240,30 @@ def test_classify_error_tls_failure_is_unreachable_with_words() -> None:
               "signed by unknown authority\nIs there a repository at the following location?")
     assert classify_error(1, stderr) == "unreachable"
     assert error_message(1, stderr, "unreachable").startswith("TLS failure reaching the repository")
+
+
+def test_retry_watch_counts_from_first_retry_across_requests_and_resets_on_success() -> None:
+    from durability.restic import RetryWatch
+
+    clock = [0.0]
+    watch = RetryWatch(10.0)
+    watch.clock = lambda: clock[0]
+    watch.stderr_line("Save(<data/aa>) returned error, retrying after 1s: dial tcp: i/o timeout")
+    clock[0] = 6.0
+    watch.stderr_line("Save(<data/bb>) returned error, retrying after 2s: dial tcp: i/o timeout")
+    assert watch.give_up(0) is None
+    clock[0] = 11.0
+    assert "still retrying Save(<data/bb>) after 11s (limit 10s)" in (watch.give_up(0) or "")
+    watch.stderr_line("Save(<data/bb>) operation successful after 2 retries")
+    assert watch.give_up(0) is None
+
+
+def test_retry_watch_full_disk_stops_at_first_retry() -> None:
+    from durability.restic import RetryWatch, classify_error
+
+    watch = RetryWatch(600.0)
+    watch.stderr_line("Save(<data/aa>) returned error, retrying after 1s: "
+                      "write /mnt/x: no space left on device")
+    reason = watch.give_up(0)
+    assert reason is not None and "no space left on device" in reason
+    assert classify_error(None, reason) == "no-space"

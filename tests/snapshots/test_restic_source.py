@@ -139,18 +139,6 @@ def test_snapshots_restic_unexpected_json_unknown(
     assert "unexpected output of restic snapshots" in doc["results"][0]["summary"]
 
 
-def test_snapshots_restic_newer_version_lock_exit_code_unknown(
-    cli: Cli, write_config: Callable[[str], Path], fake_restic: Callable[..., Path],
-    tmp_path: Path,
-) -> None:
-    fake = fake_restic(11, "Fatal: repository is already locked")
-    config = write_config(f'[snapshots]\nrestic = "{fake}"\n'
-                          + restic_toml(str(tmp_path / "repo"), tmp_path / "pw"))
-    code, doc = run_json(cli, config)
-    assert code == 3
-    assert "locked" in doc["results"][0]["summary"]
-
-
 @pytest.mark.slow
 def test_snapshots_restic_s3_backend_on_seaweedfs(
     cli: Cli, write_config: Callable[[str], Path], restic_repo: ResticRepo,

@@ -81,6 +81,33 @@ def test_snapshots_s3_fresh_objects_ok(cli: Cli, write_config: Callable[[str], P
     assert result["data"]["source"] == "s3-backups"
 
 
+def test_snapshots_s3_prefix_of_only_checksum_sidecars_critical(
+    cli: Cli, write_config: Callable[[str], Path], seaweedfs: SeaweedS3
+) -> None:
+    bucket = seaweedfs.make_bucket()
+    put(seaweedfs, bucket, "db/2026-11-24.sql.gz.sha256", 64)
+    put(seaweedfs, bucket, "db/2026-11-25.sql.gz.SHA256", 64)
+    config = write_config(source_toml(seaweedfs, bucket, prefix="db/"))
+    code, doc = run_json(cli, config)
+    assert code == 2, doc
+    [result] = doc["results"]
+    assert result["summary"] == "no snapshot at all"
+    assert result["data"]["checksum_sidecars"] == 2
+
+
+def test_snapshots_s3_sidecars_beside_backups_not_counted(
+    cli: Cli, write_config: Callable[[str], Path], seaweedfs: SeaweedS3
+) -> None:
+    bucket = seaweedfs.make_bucket()
+    put(seaweedfs, bucket, "db/2026-11-25.sql.gz", 1200)
+    put(seaweedfs, bucket, "db/2026-11-25.sql.gz.sha256", 64)
+    config = write_config(source_toml(seaweedfs, bucket, prefix="db/"))
+    code, doc = run_json(cli, config)
+    assert code == 0, doc
+    assert doc["results"][0]["data"]["count"] == 1
+    assert doc["results"][0]["data"]["newest_size_bytes"] == 1200
+
+
 def test_snapshots_s3_old_objects_stale_critical(cli: Cli, write_config: Callable[[str], Path],
                                                  seaweedfs: SeaweedS3) -> None:
     bucket = seaweedfs.make_bucket()
