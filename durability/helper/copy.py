@@ -216,6 +216,12 @@ def copy_to_disk(
             f"disk {name}: its password file {password_file} is missing; restore it from "
             "your copy of the password"
         )
+    if password_file:
+        from durability.secrets import check_secret_file
+
+        problem = check_secret_file(password_file, "disk password file")
+        if problem:
+            raise HelperError(f"disk {name}: {problem}")
     try:
         fd, repository = disks.open_pinned(disk, disk.marker.repository)
     except OSError as error:

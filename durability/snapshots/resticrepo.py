@@ -79,12 +79,7 @@ class ResticSource:
 
     def restic(self) -> Restic:
         """Return the wrapper for this repository (S3 credentials from the secret file)."""
-        from durability.secrets import check_secret_file
-
         settings = self.settings
-        problem = check_secret_file(settings.password_file, "password_file")
-        if problem:
-            raise ProbeError(problem)
         extra_env: dict[str, str] = {}
         if settings.access_key_id and settings.secret_access_key_file:
             extra_env["AWS_ACCESS_KEY_ID"] = settings.access_key_id
