@@ -10,14 +10,14 @@ class StatusSettings(Settings):
 
     users_file: str | None = setting(
         None,
-        help="Status page logins, one 'USER:HASH' a line (make a line with "
-        "`python -m durability.web.auth USER`). Unset: the status page is closed.",
+        help="Older status page logins, one 'USER:HASH' a line, still accepted (new "
+        "accounts: `durability users add USER`, kept in the state store).",
         example='"/etc/durability/status-users"',
     )
     node_tokens_file: str | None = setting(
         None,
-        help="Nodes allowed to report, one 'NODE:SHA256-OF-TOKEN' a line (make one with "
-        "`python -m durability.web.fleet NODE`). Unset: the fleet endpoint is closed.",
+        help="Older fleet node tokens, one 'NODE:SHA256-OF-TOKEN' a line, still accepted "
+        "(new nodes: `durability nodes add NODE`, kept in the state store).",
         example='"/etc/durability/fleet-nodes"',
     )
     placement_file: str | None = setting(

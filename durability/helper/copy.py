@@ -215,6 +215,12 @@ def copy_to_disk(
         raise HelperError(_(
             "disk {disk}: its password file {file} is missing; restore it from your copy of "
             "the password").format(disk=name, file=password_file))
+    if password_file:
+        from durability.secrets import check_secret_file
+
+        problem = check_secret_file(password_file, "disk password file")
+        if problem:
+            raise HelperError(f"disk {name}: {problem}")
     try:
         fd, repository = disks.open_pinned(disk, disk.marker.repository)
     except OSError as error:

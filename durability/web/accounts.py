@@ -314,12 +314,14 @@ def end_sessions(store: Store, name: str) -> None:
 
 
 # -- login throttle -----------------------------------------------------------------------
-def claim_attempt(store: Store, address: str, name: str, now: datetime) -> tuple[int, str]:
+def claim_attempt(
+    store: Store, address: str, name: str, now: datetime,
+) -> tuple[dict[tuple[str, str], int], str]:
     """Count a login attempt from `address` for `name`, unless it must wait.
 
-    Return (seconds to wait, "") when the address or the name has had
-    `THROTTLE_FAILURES` attempts within the window (nothing is counted then), else
-    (0, attempt id); pass the id to `forget_attempt` when the password was right.
+    Return ({(scope, subject): seconds to wait}, "") for the address and/or name that
+    had `THROTTLE_FAILURES` attempts within the window (nothing is counted then), else
+    ({}, attempt id); pass the id to `forget_attempt` when the password was right.
     """
     from durability.remind.records import parse_time
 
@@ -328,7 +330,7 @@ def claim_attempt(store: Store, address: str, name: str, now: datetime) -> tuple
     subjects = (("address", address), ("user", name[:MAX_NAME_LENGTH * 2]))
     with store.transaction():
         store.execute("DELETE FROM web_login_failures WHERE at < ?", (since,))
-        wait = 0
+        waits: dict[tuple[str, str], int] = {}
         for scope, subject in subjects:
             row = store.query_one(
                 "SELECT COUNT(*), MIN(at) FROM web_login_failures"
@@ -336,14 +338,14 @@ def claim_attempt(store: Store, address: str, name: str, now: datetime) -> tuple
             oldest = parse_time(row[1]) if row and int(row[0]) >= THROTTLE_FAILURES else None
             if oldest is not None:
                 left = (oldest + timedelta(seconds=THROTTLE_WINDOW) - now).total_seconds()
-                wait = max(wait, int(left) + 1)
-        if wait:
-            return wait, ""
+                waits[(scope, subject)] = int(left) + 1
+        if waits:
+            return waits, ""
         attempt = secrets.token_hex(8)
         store.executemany(
             "INSERT INTO web_login_failures (scope, subject, at, attempt) VALUES (?, ?, ?, ?)",
             [(scope, subject, isoformat_z(now), attempt) for scope, subject in subjects])
-    return 0, attempt
+    return {}, attempt
 
 
 def forget_attempt(store: Store, attempt: str) -> None:

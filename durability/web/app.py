@@ -59,15 +59,21 @@ WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
 class Web:
-    """What a handler gets: `.config`, `.store()` (opened on first use) and `.now()`."""
+    """What a handler gets: `.config`, `.store()` (opened on first use) and `.now()`.
+
+    `.shared` is one dict per app, kept across requests (for small caches; handlers
+    use `setdefault` on it and lock what they keep there).
+    """
 
     def __init__(
         self,
         config: Config,
         store_factory: Callable[[], Store],
         clock: Callable[[], datetime] = now_utc,
+        shared: dict[str, Any] | None = None,
     ) -> None:
         self.config = config
+        self.shared: dict[str, Any] = {} if shared is None else shared
         self._store_factory = store_factory
         self._clock = clock
         self._store: Store | None = None
@@ -172,10 +178,11 @@ def make_app(
     from werkzeug.wrappers import Request
 
     url_map = Map(collect_rules(ROUTE_MODULES if modules is None else modules))
+    shared: dict[str, Any] = {}
 
     def dispatch(request: Request) -> Response:
         adapter = url_map.bind_to_environ(request.environ)
-        web = Web(config, store_factory, clock)
+        web = Web(config, store_factory, clock, shared)
         limit = body_limit(request.path)
         request.max_content_length = limit
         request.max_form_memory_size = limit

@@ -11,15 +11,17 @@ Login attempts are counted per client address and per user name in the store; ab
 is checked and no worker waits). At most `PASSWORD_CHECKS` password checks (scrypt,
 tens of milliseconds of CPU each) run at a time; a login arriving while they are busy
 is answered 429 with Retry-After: 1 instead of queueing, so the server's workers stay
-free for the customer links. Each failure is logged with the user name and the
-address, never the password. Login and logout POSTs coming from another site (by their
-Origin or Referer) are refused.
+free for the customer links. An address or user found throttled is remembered in the
+process until its wait ends, so a flood is answered without touching the store. Each
+failure is logged with the user name and the address, never the password. Login and
+logout POSTs coming from another site (by their Origin or Referer) are refused.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from datetime import datetime, timedelta
 from html import escape
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
@@ -45,6 +47,30 @@ COOKIE_PATH = "/"
 # Password checks running at once, over all of this process's workers.
 PASSWORD_CHECKS = 1
 _checking = threading.BoundedSemaphore(PASSWORD_CHECKS)
+# Throttled addresses and users remembered per app (beyond this many, the oldest go).
+MAX_HELD = 10_000
+
+
+class _Holds:
+    """Addresses and user names that must wait, until when (per app, thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._until: dict[tuple[str, str], datetime] = {}
+
+    def wait(self, keys: tuple[tuple[str, str], ...], now: datetime) -> int:
+        with self._lock:
+            ends = [self._until[key] for key in keys if key in self._until]
+        left = max(((end - now).total_seconds() for end in ends), default=0.0)
+        return int(left) + 1 if left > 0 else 0
+
+    def hold(self, keys: tuple[tuple[str, str], ...], until: datetime) -> None:
+        with self._lock:
+            if len(self._until) >= MAX_HELD:
+                for key in sorted(self._until, key=self._until.__getitem__)[:MAX_HELD // 2]:
+                    del self._until[key]
+            for key in keys:
+                self._until[key] = until
 
 
 def parse_users(text: str, source: str = "users file") -> dict[str, str]:
@@ -198,14 +224,24 @@ def do_login(request: Request, web: Web) -> Response:
     name = request.form.get("user", "")[:accounts.MAX_NAME_LENGTH * 2]
     password = request.form.get("password", "")
     address = request.remote_addr or "unknown"
-    store, now = web.store(), web.now()
+    now = web.now()
+    holds: _Holds = web.shared.setdefault("login_holds", _Holds())
+    keys = (("address", address), ("user", name[:accounts.MAX_NAME_LENGTH * 2]))
+    held = holds.wait(keys, now)
+    if held:
+        return _throttled(held, next_url, f"Too many failed logins; try again in {held} "
+                                          "seconds.")
     if not _checking.acquire(blocking=False):
         log.warning("status page login refused while busy: user %r from %s", name, address)
         return _throttled(1, next_url, "The server is checking other logins; try again "
                                        "in a second.")
+    store = web.store()
     try:
-        wait, attempt = accounts.claim_attempt(store, address, name, now)
-        if wait:
+        waits, attempt = accounts.claim_attempt(store, address, name, now)
+        if waits:
+            for key, seconds in waits.items():
+                holds.hold((key,), now + timedelta(seconds=seconds))
+            wait = max(waits.values())
             log.warning("status page login throttled: user %r from %s", name, address)
             return _throttled(wait, next_url,
                               f"Too many failed logins; try again in {wait} seconds.")

@@ -172,6 +172,9 @@ def _count_receipt(store: Store, link_key: str, snapshot_id: str, now: datetime)
     """
     store.migrate("links", MIGRATIONS)
     with store.transaction():
+        # Links expire after 60 days; what they carried before is no longer needed.
+        store.execute("DELETE FROM link_receipts WHERE received_at < ?",
+                      (isoformat_z(now - timedelta(days=61)),))
         if store.query_one("SELECT 1 FROM link_receipts WHERE link_key = ? AND snapshot_id = ?",
                            (link_key, snapshot_id)):
             return True

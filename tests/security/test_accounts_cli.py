@@ -115,10 +115,18 @@ def _on_terminal(config: Path, answers: list[str]) -> tuple[int, str]:
         if not chunk:
             break
         output += chunk
-        if pending and output.rstrip().endswith(b":"):
+        # Answer each prompt once it is shown (getpass flushes earlier input).
+        prompts = output.count(b"New password:") + output.count(b"Again:")
+        while pending and len(answers) - len(pending) < prompts:
             os.write(fd, pending.pop(0).encode() + b"\n")
-            output += b"\n"
-    _, status = os.waitpid(pid, 0)
+    for _ in range(100):
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(pid, 9)
+        _, status = os.waitpid(pid, 0)
     os.close(fd)
     return os.waitstatus_to_exitcode(status), output.decode("utf-8", "replace")
 
