@@ -214,6 +214,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             log.warning("scheduled%s %s", waiting, line)
         with signal_handlers(service), web_server(config):
             service.run_forever()
+        service.write_service_textfile(stopping=True)
     log.warning("stopped")
     return 0
 

@@ -125,6 +125,7 @@ class Lease:
         # Who held the lease when it was last found taken ("NAME on HOST").
         self.other = ""
         self._store: Store | None = None
+        self._thread = 0
         self._valid_until = 0.0
         self._mutex = threading.Lock()
         # One user of the lease connection at a time (the lease thread, or a release).
@@ -132,7 +133,13 @@ class Lease:
 
     # -- the lease connection -----------------------------------------------------------------
     def _connection(self) -> Store:
+        if (self._store is not None and self._store.dialect == "sqlite"
+                and self._thread != threading.get_ident()):
+            # A SQLite connection serves only the thread that opened it (the first try
+            # is made on the main thread, the renewals on the lease thread).
+            self._drop()
         if self._store is None:
+            self._thread = threading.get_ident()
             store = self._open()
             try:
                 if store.dialect == "postgresql":
@@ -235,8 +242,9 @@ class Lease:
             return
         try:
             if epoch and self._store is not None:
-                with self._store.transaction():
-                    self._store.execute(
+                store = self._connection()
+                with store.transaction():
+                    store.execute(
                         "UPDATE service_lease SET expires = 0 WHERE name = ? AND holder = ? "
                         "AND epoch = ?", (LEASE_NAME, self.holder, epoch))
         except StateError as error:

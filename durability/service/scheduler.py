@@ -103,6 +103,7 @@ class Service:
         self._worker: threading.Thread | None = None
         # Set while the state store cannot be opened for jobs: said once per outage.
         self._store_down = False
+        self._textfile_written = 0.0
         self.install(jobs, first=True)
 
     # -- scheduling (main thread) ---------------------------------------------------------
@@ -162,6 +163,8 @@ class Service:
             if active != self._active:
                 self._active = active
                 self._leadership_changed(active)
+            elif time.monotonic() - self._textfile_written >= self.leadership.renew_every:
+                self.write_service_textfile()
             if not active:
                 return 1.0
         self.scheduler.run_pending()
@@ -189,16 +192,18 @@ class Service:
                         "still running has every write refused")
         self.write_service_textfile()
 
-    def write_service_textfile(self) -> None:
+    def write_service_textfile(self, stopping: bool = False) -> None:
         """Write durability_service.prom: whether this instance is the active one."""
         folder = self.config.schedule.textfile_dir
+        self._textfile_written = time.monotonic()
         if not folder or self.leadership is None:
             return
         from durability.render import write_output
         from durability.service.textfile import render_service_textfile, textfile_path
 
         path = textfile_path(folder, "service")
-        text = render_service_textfile(self.leadership.lease.instance_name, self._active)
+        text = render_service_textfile(self.leadership.lease.instance_name,
+                                       self._active and not stopping)
         try:
             write_output(text, path)
         except OSError as error:

@@ -40,8 +40,14 @@ def render_job_textfile(
     return render_prometheus(report) + generate_latest(registry).decode("utf-8")
 
 
-def render_service_textfile(instance_name: str, active: bool) -> str:
-    """Given this instance's name and whether it holds the service lease, return its textfile."""
+def render_service_textfile(instance_name: str, active: bool, now: float | None = None) -> str:
+    """Given this instance's name and whether it holds the service lease, return its textfile.
+
+    The heartbeat gauge is the Unix time of writing (`now`, default the current time):
+    the service rewrites the file every lease interval, so an old one means a dead service.
+    """
+    import time
+
     from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
     registry = CollectorRegistry()
@@ -49,4 +55,8 @@ def render_service_textfile(instance_name: str, active: bool) -> str:
           "1 on the service instance that runs the jobs (holds the lease), 0 on a standby.",
           ["instance_name"], registry=registry).labels(instance_name=instance_name).set(
               1 if active else 0)
+    Gauge("durability_service_heartbeat_timestamp_seconds",
+          "Unix time this service instance last wrote this file (every lease interval).",
+          ["instance_name"], registry=registry).labels(instance_name=instance_name).set(
+              time.time() if now is None else now)
     return generate_latest(registry).decode("utf-8")

@@ -264,3 +264,19 @@ def test_run_listen_address_taken_exit_3_with_reason(
         result = cli("--config", config, "run")
     assert result.code == 3
     assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in result.stderr
+
+
+def test_run_keeps_running_jobs_past_the_lease_lifetime(
+    write_config: Callable[[str], Path], tmp_path: Path, start: Callable[..., Running],
+) -> None:
+    # The lease (3 s here) is renewed on its own thread; jobs go on long after it.
+    child = start(write_config(service_body(tmp_path, raid_every="1s")))
+    child.wait_for("active: this instance")
+    deadline = time.monotonic() + 30
+    while child.stderr().count("raid: OK") < 7:
+        assert child.process.poll() is None and time.monotonic() < deadline, child.stderr()
+        time.sleep(0.1)
+    log = child.stderr()
+    assert "retrying with backoff" not in log and "not the active instance" not in log, log
+    assert 'durability_service_active{instance_name=' in (
+        tmp_path / "durability_service.prom").read_text()
