@@ -125,7 +125,7 @@ def test_later_steps_say_more_than_the_first(language: str) -> None:
                "Wszystko, co zmieniło się od ostatniej własnej kopii, jest tylko u nas."],
         "en": ["This is reminder 3 of at most 6.", "We sent the previous reminder on November 30, 2026",
                "we will send at most 3 reminders more.",
-               "Everything that changed since your last own copy is only with us."],
+               "Everything that changed since that copy is only with us."],
     }[language]
     for phrase in expected:
         assert phrase in three and phrase not in one
@@ -142,7 +142,7 @@ def test_no_copy_on_record_said_plainly(language: str) -> None:
     planned = replace(planned, customer=replace(planned.customer, last_copy_at=None))
     text, html = _bodies(planned)
     sentence = ("Nie mamy jeszcze potwierdzenia żadnej własnej kopii Twoich danych."
-                if language == "pl" else "We have no confirmation of an own copy of your data yet.")
+                if language == "pl" else "We have no confirmation yet of a copy of your data on a disk of your own.")
     assert sentence in text and sentence in html
 
 
