@@ -123,14 +123,14 @@ def test_later_steps_say_more_than_the_first(language: str) -> None:
         "pl": ["To przypomnienie 3 z najwyżej 6.", "Poprzednie przypomnienie wysłaliśmy 30 listopada 2026",
                "wyślemy jeszcze najwyżej 3 przypomnienia.",
                "Wszystko, co zmieniło się od ostatniej własnej kopii, jest tylko u nas."],
-        "en": ["This is reminder 3 of at most 6.", "We sent the previous reminder on November 30, 2026",
-               "we will send at most 3 reminders more.",
+        "en": ["this is reminder 3 of at most 6.", "We sent the previous reminder on November 30, 2026",
+               "we will send no more than 3 reminders after this one.",
                "Everything that changed since that copy is only with us."],
     }[language]
     for phrase in expected:
         assert phrase in three and phrase not in one
     assert ("wyślemy jeszcze najwyżej 5 przypomnień." if language == "pl"
-            else "we will send at most 5 reminders more.") in one
+            else "we will send no more than 5 reminders after this one.") in one
     last, _ = _bodies(replace(third, step=6))
     assert ("To ostatnie przypomnienie w tej sprawie." if language == "pl"
             else "This is the last reminder about it.") in last
