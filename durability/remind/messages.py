@@ -49,9 +49,11 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
 
 SUBJECTS = {
     "en": ("{provider}: a reminder to keep your own backup copy",
-           "{provider}: your own backup copy, reminder {step} of at most {steps}"),
+           "{provider}: your own backup copy, reminder {step} of at most {steps}",
+           "{provider}: your own backup copy, the last reminder"),
     "pl": ("{provider}: przypomnienie o własnej kopii zapasowej",
-           "{provider}: własna kopia zapasowa, przypomnienie {step} z najwyżej {steps}"),
+           "{provider}: własna kopia zapasowa, przypomnienie {step} z najwyżej {steps}",
+           "{provider}: własna kopia zapasowa, ostatnie przypomnienie"),
 }
 
 
@@ -131,6 +133,22 @@ def _header_text(value: str, name: str) -> str:
     return Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
 
 
+def wrap_paragraphs(text: str, width: int = 76) -> str:
+    """Wrap each paragraph of a text part to `width`; lines that start with a space
+    (lists, commands, links) and single short lines are kept as they are."""
+    import textwrap
+
+    out: list[str] = []
+    for block in text.split("\n\n"):
+        lines = block.split("\n")
+        if any(line.startswith(" ") for line in lines) or all(len(x) <= width for x in lines):
+            out.append(block)
+            continue
+        out.append(textwrap.fill(" ".join(lines), width=width, break_long_words=False,
+                                 break_on_hyphens=False))
+    return "\n\n".join(out)
+
+
 def links_for(sender: Sender, customer_id: str, now: datetime) -> dict[str, str]:
     """Return the signed confirm, snooze and unsubscribe URLs for a customer."""
     return {
@@ -159,8 +177,9 @@ def subject_for(planned: Planned, sender: Sender) -> str:
     first)."""
     language = planned.customer.language if planned.customer.language in WORDS else "en"
     steps = max(sender.max_reminders, planned.step)
-    return SUBJECTS[language][0 if planned.step == 1 else 1].format(
-        provider=sender.provider, step=planned.step, steps=steps)
+    form = 0 if planned.step == 1 else 2 if planned.step >= steps else 1
+    return SUBJECTS[language][form].format(provider=sender.provider, step=planned.step,
+                                           steps=steps)
 
 
 def template_values(planned: Planned, sender: Sender, now: datetime) -> dict[str, Any]:
@@ -199,7 +218,7 @@ def render_reminder(planned: Planned, sender: Sender, now: datetime) -> Message:
     links = {key: values[key] for key in ("confirm_url", "snooze_url", "unsubscribe_url")}
     subject = values["subject"]
     env = _environment()
-    text = env.get_template(f"{language}.txt.j2").render(values)
+    text = wrap_paragraphs(env.get_template(f"{language}.txt.j2").render(values))
     html = env.get_template(f"{language}.html.j2").render(values)
 
     # Built with the compat32 MIME classes and headers encoded here: the modern policy

@@ -68,7 +68,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "snooze.title": "Przypomnij później",
         "snooze.ask": "Wybierz, kiedy mamy ponownie przypomnieć o kopii:",
         "snooze.done.title": "Przypomnienie odłożone",
-        "snooze.done": "Nie przypomnimy przed {until}.",
+        "snooze.done": "Następne przypomnienie wyślemy nie wcześniej niż {until}.",
         "unsubscribe.title": "Wyłącz przypomnienia o kopiach",
         "unsubscribe.ask": "Naciśnij przycisk, aby wyłączyć wszystkie przypomnienia o kopiach "
                            "zapasowych dla tego konta.",

@@ -83,7 +83,7 @@ def test_render_reminder_polish_text_html_headers() -> None:
     assert "mailto" not in message["List-Unsubscribe"]
     text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert text.replace("\r\n", "\n").startswith("Dzień dobry,\n\nPiszemy z Hosting Żółw w sprawie Twojego konta c-7")
-    assert "potwierdzono 24 października 2026, czyli 32 dni temu." in text
+    assert "potwierdzono 24 października 2026, czyli 32 dni temu." in " ".join(text.split())
     assert "Liczba potwierdzonych dotąd kopii: 3." in text
     html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
     assert "Ola Żak" not in html and "Ola Żak" not in text  # the name is in To only
@@ -95,7 +95,8 @@ def _bodies(planned: Planned, sender: Sender = SENDER) -> tuple[str, str]:
                                        policy=email.policy.default)
     text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
-    return text, html
+    # Paragraphs are wrapped: compare words, not line breaks.
+    return " ".join(text.split()), " ".join(html.split())
 
 
 def _sentences(text: str) -> set[str]:
@@ -120,14 +121,16 @@ def test_later_steps_say_more_than_the_first(language: str) -> None:
     assert len(new) >= 5, new
     expected = {
         "pl": ["To przypomnienie 3 z najwyżej 6.", "Poprzednie przypomnienie wysłaliśmy 30 listopada 2026",
-               "wyślemy jeszcze najwyżej 3 przypomnienia.", "Dopóki nie masz własnej kopii"],
-        "en": ["This is reminder 3 of at most 6.", "We sent the previous reminder on November 30, 2026",
-               "we will send at most 3 reminders more.", "Until you have a copy of your own"],
+               "wyślemy jeszcze najwyżej 3 przypomnienia.",
+               "Wszystko, co zmieniło się od ostatniej własnej kopii, jest tylko u nas."],
+        "en": ["this is reminder 3 of at most 6.", "We sent the previous reminder on November 30, 2026",
+               "we will send no more than 3 reminders after this one.",
+               "Everything that changed since that copy is only with us."],
     }[language]
     for phrase in expected:
         assert phrase in three and phrase not in one
     assert ("wyślemy jeszcze najwyżej 5 przypomnień." if language == "pl"
-            else "we will send at most 5 reminders more.") in one
+            else "we will send no more than 5 reminders after this one.") in one
     last, _ = _bodies(replace(third, step=6))
     assert ("To ostatnie przypomnienie w tej sprawie." if language == "pl"
             else "This is the last reminder about it.") in last
@@ -139,7 +142,7 @@ def test_no_copy_on_record_said_plainly(language: str) -> None:
     planned = replace(planned, customer=replace(planned.customer, last_copy_at=None))
     text, html = _bodies(planned)
     sentence = ("Nie mamy jeszcze potwierdzenia żadnej własnej kopii Twoich danych."
-                if language == "pl" else "We have no confirmation of an own copy of your data yet.")
+                if language == "pl" else "We have no confirmation yet of a copy of your data on a disk of your own.")
     assert sentence in text and sentence in html
 
 
@@ -235,3 +238,23 @@ def test_from_with_or_without_a_name(configured: str, name: str, address: str) -
     message_id = message["Message-ID"]
     assert not message_id.defects
     assert re.fullmatch(r"<remind\.[0-9a-f]{32}@hosting\.example>", str(message_id))
+
+
+@pytest.mark.parametrize("language", ["pl", "en"])
+def test_text_part_wrapped_links_and_command_kept_whole(language: str) -> None:
+    sender = replace(SENDER, helper_url="https://www.hosting.example/helper",
+                     panel_url="https://panel.hosting.example")
+    raw = render_reminder(_planned(language, copies=2), sender, NOW).as_bytes()
+    text = _parsed(raw).get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    text = text.replace("\r\n", "\n")
+    for line in text.splitlines():
+        assert len(line) <= 76 or "https://" in line, line
+    assert re.search(r"^  https://links\.example/l/confirm/\S+$", text, re.MULTILINE)
+    assert re.search(r"^  durability-helper copy \S+ --confirm-url https://\S+$", text,
+                     re.MULTILINE)
+
+
+def test_last_step_subject_says_it_is_the_last() -> None:
+    planned = replace(_planned("pl"), step=6)
+    assert _parsed(render_reminder(planned, SENDER, NOW).as_bytes())["Subject"] == \
+        "Hosting Żółw: własna kopia zapasowa, ostatnie przypomnienie"

@@ -40,7 +40,7 @@ def test_form_page_names_provider_and_account(
     ("c-1", "confirm", {"go": "1"}, "Kopia potwierdzona", "Zapisaliśmy potwierdzenie kopii"),
     ("c-2", "confirm", {"go": "1"}, "Copy confirmed", "Your copy is recorded"),
     ("c-1", "snooze", {"days": "14"}, "Przypomnienie odłożone",
-     "Nie przypomnimy przed 9 grudnia 2026."),
+     "Następne przypomnienie wyślemy nie wcześniej niż 9 grudnia 2026."),
     ("c-2", "snooze", {"days": "7"}, "Reminder postponed",
      "We will not remind you before December 2, 2026."),
     ("c-1", "unsubscribe", {"go": "1"}, "Przypomnienia wyłączone",
