@@ -314,8 +314,13 @@ def gather_status(store: Store, config: Config, now: datetime, page: int = 1,
         name: Seen(run.status, tested.get(name) or run.checked_at,
                    "restore-tested" if name in tested else "checked")
         for name, run in latest.items()}
-    affected = Counter(node for node, _ in placement.values())
-    affected.update("source:" + source for _, source in placement.values())
+    # Customers are counted only on the nodes and sources the overall status names.
+    bad_nodes = {n.node for n in nodes if n.shown_status is not Status.OK}
+    bad_sources = {name for name, run in latest.items() if run.status is not Status.OK}
+    affected = Counter(node for node, _ in placement.values() if node in bad_nodes)
+    if bad_sources:
+        affected.update("source:" + source for _, source in placement.values()
+                        if source in bad_sources)
     lines = []
     for summary in customers.rows:
         placed = placement.get(summary.id)
