@@ -503,6 +503,10 @@ def natural_key(text: str) -> str:
     return "".join(key)
 
 
+# What a search looks in: the id, name and email of a customer in one text.
+SEARCH_TEXT = ", id || ' ' || name || ' ' || email"
+
+
 def customer_summary(
     store: Store, now: datetime, interval_days: int = 30, max_reminders: int = 6,
     q: str = "", state: str = "", page: int = 1, per_page: int = 200,
@@ -538,7 +542,7 @@ def customer_summary(
     rows = store.query(
         "SELECT id, interval_days, last_copy_at, snoozed_until, unsubscribed_at,"
         " CASE WHEN refused_email = email THEN 1 ELSE 0 END"
-        f"{', name, email' if needle else ''} FROM remind_customers")
+        f"{SEARCH_TEXT if needle else ''} FROM remind_customers")
     for row in rows:
         customer_id, days, copy, snoozed, unsubscribed, refused = row[:6]
         days = days or interval_days
@@ -571,8 +575,7 @@ def customer_summary(
         counts[category] += 1
         if state and category != state:
             continue
-        if needle and needle not in customer_id.lower() and needle not in row[6].lower() \
-                and needle not in row[7].lower():
+        if needle and needle not in row[6].lower():
             continue
         buckets[rank.get(category, len(rank))].append(
             (row, category, reason, step, uncertain))

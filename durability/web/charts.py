@@ -144,8 +144,8 @@ def line_chart(
     """
     # Thinned once for both drawings: 160 points a series is finer than the plot's pixels.
     series = {name: downsample(values, 160) for name, values in series.items()}
-    wide = _svg(title, _drawing(title, series, format_value, y_label, limit, 640, 240, 5, 11),
-                640, 240, "chart-wide")
+    wide = _svg(title, _drawing(title, series, format_value, y_label, limit, 560, 240, 5, 11),
+                560, 240, "chart-wide")
     narrow = _svg(title, _drawing(title, series, format_value, y_label, limit, 340, 230, 3,
                                   12), 340, 230, "chart-narrow")
     legend = "".join(

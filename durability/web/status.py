@@ -15,7 +15,7 @@ import io
 import socket
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from html import escape
 from typing import TYPE_CHECKING, TypeVar
@@ -125,6 +125,7 @@ class StatusData:
     query: str = ""
     state: str = ""
     notes: tuple[str, ...] = ()
+    snapshots_silent: frozenset[str] = frozenset()
 
 
 def _read(what: str, notes: list[str], read: Callable[[], T]) -> T | None:
@@ -204,7 +205,7 @@ def _gather_nodes(store: Store, config: Config, now: datetime, since: datetime,
 def _problems(data_nodes: Sequence[NodeRaid], latest: Mapping[str, SourceRun],
               restores: Sequence[RestoreRun], customers: CustomerPage,
               no_copy: Status | None, affected: Mapping[str, int], now: datetime,
-              chart_days: int) -> list[Problem]:
+              chart_days: int, silent: frozenset[str] = frozenset()) -> list[Problem]:
     problems: list[Problem] = []
     if not data_nodes:
         problems.append(Problem(Status.UNKNOWN, OPERATIONS,
@@ -226,9 +227,11 @@ def _problems(data_nodes: Sequence[NodeRaid], latest: Mapping[str, SourceRun],
     for run in sorted(bad_sources, key=lambda s: -s.status.rank):
         count = affected.get("source:" + run.source, 0)
         held = f"; {count} customer(s) rely on it" if count else ""
+        quiet = (f" (not checked since {run.checked_at:%Y-%m-%d %H:%M})"
+                 if run.source in silent else "")
         problems.append(Problem(run.status, OPERATIONS,
-                                f"Provider snapshots of {run.source}: {run.status.name}{held}.",
-                                "/status#snapshots"))
+                                f"Provider snapshots of {run.source}: {run.status.name}"
+                                f"{quiet}{held}.", "/status#snapshots"))
     if not latest:
         problems.append(Problem(Status.UNKNOWN, OPERATIONS,
                                 "No provider snapshot check recorded yet.", "/status#snapshots"))
@@ -278,6 +281,13 @@ def gather_status(store: Store, config: Config, now: datetime, page: int = 1,
     runs = _read("snapshot history", notes,
                  lambda: snapshot_history.age_series(store, since, now)) or {} if full else {}
     latest = _read("snapshot results", notes, lambda: snapshot_history.latest(store)) or {}
+    # A source not checked for three intervals is not known to be OK any more.
+    snapshots_after = timedelta(seconds=3 * (config.schedule.snapshots_every or 3600.0) + 300)
+    silent = frozenset(name for name, run in latest.items()
+                       if now - run.checked_at > snapshots_after)
+    latest = {name: replace(run, status=Status.UNKNOWN)
+              if name in silent and run.status is Status.OK else run
+              for name, run in latest.items()}
     restores = _read("restore tests", notes,
                      lambda: restore_history.runs(store, since)) or []
     placement, problem = read_placement(settings.placement_file)
@@ -304,8 +314,13 @@ def gather_status(store: Store, config: Config, now: datetime, page: int = 1,
         name: Seen(run.status, tested.get(name) or run.checked_at,
                    "restore-tested" if name in tested else "checked")
         for name, run in latest.items()}
-    affected = Counter(node for node, _ in placement.values())
-    affected.update("source:" + source for _, source in placement.values())
+    # Customers are counted only on the nodes and sources the overall status names.
+    bad_nodes = {n.node for n in nodes if n.shown_status is not Status.OK}
+    bad_sources = {name for name, run in latest.items() if run.status is not Status.OK}
+    affected = Counter(node for node, _ in placement.values() if node in bad_nodes)
+    if bad_sources:
+        affected.update("source:" + source for _, source in placement.values()
+                        if source in bad_sources)
     lines = []
     for summary in customers.rows:
         placed = placement.get(summary.id)
@@ -315,7 +330,7 @@ def gather_status(store: Store, config: Config, now: datetime, page: int = 1,
         lines.append(CustomerLine(summary, placed[0], placed[1], node_seen.get(placed[0]),
                                   source_seen.get(placed[1])))
     problems = _problems(nodes, latest, restores, customers, SEVERITY_STATUS[severity],
-                         affected, now, settings.chart_days)
+                         affected, now, settings.chart_days, silent)
     rto = next((r.rto_target_seconds for r in reversed(restores)
                 if r.rto_target_seconds is not None), None) or config.restore.rto_target
     return StatusData(
@@ -323,7 +338,7 @@ def gather_status(store: Store, config: Config, now: datetime, page: int = 1,
         snapshot_latest=latest, restores=tuple(restores), rto_target=rto,
         customers=customers, lines=tuple(lines), problems=tuple(problems),
         chart_days=settings.chart_days, no_copy_severity=severity, query=query, state=state,
-        notes=tuple(notes),
+        notes=tuple(notes), snapshots_silent=silent,
     )
 
 
@@ -492,6 +507,9 @@ def _age_text(value: float) -> str:
     return format_duration(value)
 
 
+SILENT_NOTE = ' <span class="note">silent: not checked in time</span>'
+
+
 def _newest_text(run: SourceRun) -> str:
     text = f"{format_duration(run.age_seconds)} old" if run.age_seconds is not None else "none"
     if run.max_age_seconds:
@@ -512,7 +530,8 @@ def _snapshots_section(data: StatusData) -> str:
         f'<tr><td data-label="Source">{escape(source)}</td>'
         f'<td data-label="Status">{_badge(run.status)}</td>'
         f'<td data-label="Newest backup">{escape(_newest_text(run))}</td>'
-        f'<td data-label="Checked">{_when(run.checked_at, data.now)}</td></tr>'
+        f'<td data-label="Checked">{_when(run.checked_at, data.now)}'
+        f'{SILENT_NOTE if source in data.snapshots_silent else ""}</td></tr>'
         for source, run in sorted(data.snapshot_latest.items(),
                                   key=lambda kv: (-kv[1].status.rank, kv[0])))
     table = ('<table class="stack"><thead><tr><th>Source</th><th>Status</th>'

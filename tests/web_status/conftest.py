@@ -107,7 +107,7 @@ def status_world(write_config: Callable[[str], Path], tmp_path: Path) -> StatusW
         f'[web]\nsecret_file = "{secret}"\nbase_url = "https://status.example"\n'
         f'[status]\nusers_file = "{users}"\nnode_tokens_file = "{nodes}"\n'
         f'placement_file = "{placement}"\ncustomers_per_page = 10\n'
-        '[schedule]\nnode_name = "central"\n')))
+        '[schedule]\nnode_name = "central"\nsnapshots_every = "6h"\n')))
     store = open_store(config.state.path, config.state.url)
     try:
         remind_state.import_customers(store, parse_customers_csv(

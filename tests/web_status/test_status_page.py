@@ -429,3 +429,19 @@ def test_show_status_search_shows_overall_and_customers_only(status_world: Statu
     assert '<a href="/status">Back to the full status</a>' in html
     overall = section(html, "overall")
     assert '<a href="/status#fleet">RAID CRITICAL on 1 node(s): node-b' in overall
+
+
+def test_show_status_snapshot_source_not_checked_in_time_is_unknown(
+    status_world: StatusWorld,
+) -> None:
+    # The last snapshot run was 6 hours before NOW; the interval is 6 hours.
+    status_world.clock[0] = NOW + timedelta(hours=13)
+    status_world.login()
+    html = page(status_world)
+    overall = section(html, "overall")
+    assert ("Provider snapshots of s3-backups: UNKNOWN (not checked since 2026-11-25 06:00)"
+            in overall)
+    snapshots = section(html, "snapshots")
+    row = snapshots[snapshots.index("<td data-label=\"Source\">s3-backups"):]
+    row = row[:row.index("</tr>")]
+    assert "s-UNKNOWN" in row and "silent: not checked in time" in row
