@@ -301,3 +301,22 @@ def test_hung_s3_backend_unknown_within_timeout(
     summary = doc["results"][0]["summary"]
     assert "timed out" in summary or "cannot reach" in summary, summary
 
+
+
+def test_snapshots_ack_unreadable_repository_fails_and_records_nothing(
+    cli: Cli, write_config: Callable[[str], Path], restic_repo: ResticRepo, tmp_path: Path
+) -> None:
+    config = write_config(restic_toml(str(tmp_path / "gone"), restic_repo.password_file))
+    result = cli("--config", config, "snapshots", "ack", "web-restic")
+    assert result.code == 3
+    assert "cannot read the repository id of web-restic" in result.stderr
+    assert "no restic repository at this location" in result.stderr
+
+
+def test_snapshots_bad_max_shrink_is_config_error(
+    cli: Cli, write_config: Callable[[str], Path], tmp_path: Path
+) -> None:
+    config = write_config(restic_toml(str(tmp_path / "r"), tmp_path / "pw", max_shrink="lots"))
+    result = cli("--config", config, "snapshots", "--format", "json")
+    assert result.code == 3
+    assert "max_shrink" in result.stderr + result.stdout
