@@ -662,7 +662,8 @@ class Restic:
 
     def repository_id(self) -> str:
         """Return the repository's id (`restic cat config`, read without a cache)."""
-        done = self.run(["--no-cache", "cat", "config"], no_lock=True)
+        fresh = [] if self.no_cache else ["--no-cache"]
+        done = self.run([*fresh, "cat", "config"], no_lock=True)
         try:
             value = json.loads(done.stdout)["id"]
         except (json.JSONDecodeError, KeyError, TypeError) as error:
