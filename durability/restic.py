@@ -609,7 +609,7 @@ class Restic:
             )
         except CommandError as error:
             raise ResticError(f"restic: {error}", OTHER) from error
-        command = args[0] if args else "restic"
+        command = next((arg for arg in args if not arg.startswith("-")), "restic")
         if done.stopped is not None:
             retrying = watch.give_up(0.0)
             if retrying is not None and watch.hopeless:
