@@ -201,6 +201,8 @@ def supervise(
     `timeout` seconds pass or when `watch.give_up` returns a reason; an exception in the
     caller (SIGTERM, Ctrl-C) kills it as well. stdin is /dev/null. Raise CommandError if
     the program is missing or not executable; a kill is reported in `stopped`, not raised.
+    The kernel ties the death signal to the thread that started the child; this function
+    waits for the child in that same thread, so the thread cannot end first.
     """
     import threading
     import time

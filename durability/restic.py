@@ -609,7 +609,7 @@ class Restic:
             )
         except CommandError as error:
             raise ResticError(f"restic: {error}", OTHER) from error
-        command = args[0] if args else "restic"
+        command = next((arg for arg in args if not arg.startswith("-")), "restic")
         if done.stopped is not None:
             retrying = watch.give_up(0.0)
             if retrying is not None and watch.hopeless:
@@ -662,7 +662,8 @@ class Restic:
 
     def repository_id(self) -> str:
         """Return the repository's id (`restic cat config`, read without a cache)."""
-        done = self.run(["--no-cache", "cat", "config"], no_lock=True)
+        fresh = [] if self.no_cache else ["--no-cache"]
+        done = self.run([*fresh, "cat", "config"], no_lock=True)
         try:
             value = json.loads(done.stdout)["id"]
         except (json.JSONDecodeError, KeyError, TypeError) as error:

@@ -1,6 +1,7 @@
 """The restic side of the helper: one repository per enrolled disk.
 
-All calls go through `durability.restic.Restic` (and so `durability.execute.run`). The
+All calls go through the restic seam, `durability.restic.Restic` (supervised by
+`durability.execute.supervise`), and its failures are classified there. The
 password travels as RESTIC_PASSWORD_FILE or, for a password command, as
 RESTIC_PASSWORD_COMMAND: never on a command line. Failures become one customer-facing
 line (`explain`).
@@ -19,7 +20,15 @@ from pathlib import Path
 
 from durability.helper.folder import HelperError
 from durability.helper.i18n import _, format_bytes
-from durability.restic import Restic, ResticError, parse_time
+from durability.restic import (
+    LOCKED,
+    NO_REPOSITORY,
+    NO_SPACE,
+    WRONG_PASSWORD,
+    Restic,
+    ResticError,
+    parse_time,
+)
 
 TAG = "durability-helper"
 # A copy of many gigabytes to a slow USB disk takes hours; a stuck restic still ends.
@@ -196,20 +205,20 @@ def explain(error: ResticError, disk: str, *, needed: int | None = None, free: i
     lowered = text.lower()
     if "program not found" in lowered:
         return install_restic_message()
-    if "no space left" in lowered or "disk quota" in lowered:
+    if error.kind == NO_SPACE or "no space left" in lowered or "disk quota" in lowered:
         return disk_full_message(disk, needed, free)
     if "read-only file system" in lowered:
         return read_only_message(disk)
-    if error.kind == "wrong-password":
+    if error.kind == WRONG_PASSWORD:
         if password_source:
             return _("disk {disk}: the password (from {source}) does not open the backup on "
                      "this disk").format(disk=disk, source=password_source)
         return _("disk {disk}: the password does not open the backup on this disk").format(
             disk=disk)
-    if error.kind == "no-repository":
+    if error.kind == NO_REPOSITORY:
         return _("disk {disk}: the backup on this disk is missing or damaged ({detail})").format(
             disk=disk, detail=text)
-    if error.kind == "locked":
+    if error.kind == LOCKED:
         return _(
             "disk {disk}: the backup is locked by another restic run; if none is running, "
             "unlock it with `restic -r <disk>/durability-backup unlock`"

@@ -41,8 +41,11 @@ DESCRIPTION = (
 EPILOG = """\
 rules: the newest complete snapshot of each set younger than max_age is OK, within
 max_age + grace WARNING, older (or none, or only failed/pending ones) CRITICAL; fewer
-than min_count, a shrink beyond max_shrink, a snapshot dated in the future, or a stale
-restic lock is WARNING; a source that cannot be listed is UNKNOWN with the reason.
+than min_count, a shrink beyond max_shrink (default 50%), an empty newest snapshot, a
+snapshot dated in the future, or a stale restic lock is WARNING; a restic snapshot file
+restic cannot read, a replaced repository (until `snapshots ack`) or damage found by the
+daily `restic check` is CRITICAL; a source that cannot be listed is UNKNOWN with the
+reason.
 
 examples:
   durability snapshots                              every source, human readable

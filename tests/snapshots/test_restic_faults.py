@@ -301,3 +301,54 @@ def test_hung_s3_backend_unknown_within_timeout(
     summary = doc["results"][0]["summary"]
     assert "timed out" in summary or "cannot reach" in summary, summary
 
+
+
+def test_snapshots_ack_unreadable_repository_fails_and_records_nothing(
+    cli: Cli, write_config: Callable[[str], Path], restic_repo: ResticRepo, tmp_path: Path
+) -> None:
+    config = write_config(restic_toml(str(tmp_path / "gone"), restic_repo.password_file))
+    result = cli("--config", config, "snapshots", "ack", "web-restic")
+    assert result.code == 3
+    assert "cannot read the repository id of web-restic" in result.stderr
+    assert "no restic repository at this location" in result.stderr
+
+
+def test_snapshots_bad_max_shrink_is_config_error(
+    cli: Cli, write_config: Callable[[str], Path], tmp_path: Path
+) -> None:
+    config = write_config(restic_toml(str(tmp_path / "r"), tmp_path / "pw", max_shrink="lots"))
+    result = cli("--config", config, "snapshots", "--format", "json")
+    assert result.code == 3
+    assert "max_shrink" in result.stderr + result.stdout
+
+
+@pytest.mark.slow
+def test_damaged_snapshot_object_on_seaweedfs_critical_for_its_set(
+    cli: Cli, write_config: Callable[[str], Path], restic_repo: ResticRepo,
+    seaweedfs: SeaweedS3, warm_cache: Path,
+) -> None:
+    bucket = seaweedfs.make_bucket()
+    repository = seaweedfs.restic_repository(bucket)
+    restic_repo.repository = repository
+    restic_repo.env.update(seaweedfs.restic_env(), RESTIC_REPOSITORY=repository)
+    restic_repo.restic("init")
+    restic_repo.backup(stamp(5))
+    restic_repo.backup(stamp(1))
+    config = write_config(restic_toml(
+        repository, restic_repo.password_file, access_key_id=seaweedfs.access_key_id,
+        secret_access_key_file=seaweedfs.secret_file, region=seaweedfs.region,
+    ))
+    code, doc = run_json(cli, config)
+    assert code == 0, doc
+    newest = max(json.loads(restic_repo.restic("--no-cache", "snapshots", "--json").stdout),
+                 key=lambda s: s["time"])["id"]
+    client = seaweedfs.client()
+    key = f"repo/snapshots/{newest}"
+    body = bytearray(client.get_object(Bucket=bucket, Key=key)["Body"].read())
+    body[40] ^= 0xFF
+    client.put_object(Bucket=bucket, Key=key, Body=bytes(body))
+    code, doc = run_json(cli, config)
+    [result] = doc["results"]
+    assert code == 2, doc
+    assert "damaged snapshot" in result["summary"] and newest[:8] in result["summary"]
+    assert result["data"]["count"] == 1
