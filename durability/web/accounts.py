@@ -306,13 +306,6 @@ def end_session(store: Store, value: str | None) -> None:
         store.execute("DELETE FROM web_sessions WHERE id_hash = ?", (_id_hash(value),))
 
 
-def end_sessions(store: Store, name: str) -> None:
-    """End every session of one user."""
-    _migrate(store)
-    with store.transaction():
-        store.execute("DELETE FROM web_sessions WHERE name = ?", (name,))
-
-
 # -- login throttle -----------------------------------------------------------------------
 def claim_attempt(
     store: Store, address: str, name: str, now: datetime,
