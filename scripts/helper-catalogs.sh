@@ -13,12 +13,12 @@ domain=durability-helper
 if [ "${1:-}" != "compile" ]; then
     "$pybabel" -q extract --no-location --sort-output --project=durability-helper \
         --copyright-holder="durability" --msgid-bugs-address="" \
-        -k _ -k ngettext:1,2 -k pgettext:1c,2 \
+        -k _ -k N_ -k ngettext:1,2 -k pgettext:1c,2 \
         -o "$locale/$domain.pot" durability/helper
     for lang in pl; do
         po="$locale/$lang/LC_MESSAGES/$domain.po"
         if [ -f "$po" ]; then
-            "$pybabel" -q update --no-wrap --ignore-obsolete \
+            "$pybabel" -q update --no-wrap --ignore-obsolete --no-fuzzy-matching \
                 -i "$locale/$domain.pot" -d "$locale" -D "$domain" -l "$lang"
         else
             "$pybabel" -q init --no-wrap -i "$locale/$domain.pot" -d "$locale" \

@@ -21,7 +21,10 @@ from durability.errors import DurabilityError
 from durability.helper.folder import Folder, HelperError, default_cache, default_folder
 from durability.helper.i18n import _, ngettext
 
-EPILOG = """\
+
+def epilog() -> str:
+    """Return the text after the options in --help."""
+    return _("""\
 three steps:
   durability-helper enroll /media/you/BACKUP     once per external disk
   durability-helper copy ~/Documents ~/backup-2026-11.tar.gz
@@ -32,7 +35,8 @@ the previous copy (that is what the plug-in trigger runs). Settings, passwords a
 receipts live in $XDG_CONFIG_HOME/durability-helper (mode 0700).
 
 exit codes: 0 done, 1 failed (the reason is on stderr), 2 wrong usage.
-"""
+""")
+
 
 log = logging.getLogger("durability.helper")
 
@@ -41,88 +45,97 @@ def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of durability-helper."""
     parser = argparse.ArgumentParser(
         prog="durability-helper",
-        description="Copy your data to your own external disk, verified, and tell your "
-        "provider it is done.",
-        epilog=EPILOG,
+        description=_("Copy your data to your own external disk, verified, and tell your "
+        "provider it is done."),
+        epilog=epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=_version())
+    parser.add_argument("--version", action="version", version=_version(),
+                        help=_("show program's version number and exit"))
     parser.add_argument(
         "--config-dir", metavar="DIR",
-        help="settings, passwords and receipts (default: $XDG_CONFIG_HOME/durability-helper)",
+        help=_("settings, passwords and receipts (default: $XDG_CONFIG_HOME/durability-helper)"),
     )
-    parser.add_argument("--restic", metavar="PATH", default="restic", help="the restic program")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="say more")
+    parser.add_argument("--restic", metavar="PATH", default="restic", help=_("the restic program"))
+    parser.add_argument("-v", "--verbose", action="count", default=0, help=_("say more"))
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     enroll = commands.add_parser(
-        "enroll", help="make an external disk a backup disk",
-        description="Mark the disk mounted at MOUNTPOINT and create an encrypted restic "
-        "repository on it. Nothing is written to a disk that was not enrolled.",
+        "enroll", help=_("make an external disk a backup disk"),
+        description=_("Mark the disk mounted at MOUNTPOINT and create an encrypted restic "
+        "repository on it. Nothing is written to a disk that was not enrolled."),
     )
     enroll.add_argument("mountpoint", metavar="MOUNTPOINT")
     enroll.add_argument(
         "--password-command", metavar="CMD", default="",
-        help="get the password from this command (e.g. 'pass show backup-disk') instead "
-        "of a generated password file",
+        help=_("get the password from this command (e.g. 'pass show backup-disk') instead "
+        "of a generated password file"),
     )
 
     copy = commands.add_parser(
-        "copy", help="copy folders or files to every enrolled disk that is plugged in",
-        description="Back up PATHs to every enrolled disk that is mounted, verify each copy "
+        "copy", help=_("copy folders or files to every enrolled disk that is plugged in"),
+        description=_("Back up PATHs to every enrolled disk that is mounted, verify each copy "
         "by reading it back, and keep a receipt. Without PATHs, the PATHs of the previous "
-        "copy are used.",
+        "copy are used."),
     )
     copy.add_argument("paths", nargs="*", metavar="PATH")
     copy.add_argument(
         "--confirm-url", metavar="URL",
-        help="the confirm link from your reminder email: send the receipt to your provider",
+        help=_("the confirm link from your reminder email: send the receipt to your provider"),
     )
     copy.add_argument(
         "--wait", type=float, default=0.0, metavar="SECONDS",
-        help="wait up to SECONDS for an enrolled disk to be mounted (for the plug-in trigger)",
+        help=_("wait up to SECONDS for an enrolled disk to be mounted (for the plug-in trigger)"),
     )
     copy.add_argument(
         "--read-data-subsets", type=_positive, default=10, metavar="N",
-        help="read back 1/N of the disk's data per copy, a different part each time "
-        "(1 = all of it; default 10)",
+        help=_("read back 1/N of the disk's data per copy, a different part each time "
+        "(1 = all of it; default 10)"),
     )
     copy.add_argument(
         "--sample", type=_non_negative, default=20, metavar="N",
-        help="restore N files at random and compare them with the originals (default 20)",
+        help=_("restore N files at random and compare them with the originals (default 20)"),
     )
     copy.add_argument(
         "--progress", choices=("auto", "always", "never"), default="auto",
-        help="show steps on stderr (auto: on a terminal)",
+        help=_("show steps on stderr (auto: on a terminal)"),
     )
     copy.add_argument(
         "--notify", choices=("auto", "always", "never"), default="auto",
-        help="desktop notification at the end (auto: where notify-send and a desktop exist)",
+        help=_("desktop notification at the end (auto: where notify-send and a desktop exist)"),
     )
 
     confirm = commands.add_parser(
-        "confirm", help="tell your provider about your latest verified copy",
-        description="Send the newest receipt, and any still waiting, to the confirm link "
-        "from your reminder email.",
+        "confirm", help=_("tell your provider about your latest verified copy"),
+        description=_("Send the newest receipt, and any still waiting, to the confirm link "
+        "from your reminder email."),
     )
-    confirm.add_argument("url", nargs="?", metavar="URL", help="the confirm link")
+    confirm.add_argument("url", nargs="?", metavar="URL", help=_("the confirm link"))
 
-    status = commands.add_parser("status", help="enrolled disks and their last copies")
-    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status = commands.add_parser("status", help=_("enrolled disks and their last copies"))
+    status.add_argument("--json", action="store_true", help=_("machine-readable output"))
     return parser
 
 
+def _whole_number(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            _("not a whole number: {text}").format(text=repr(text))) from None
+
+
 def _positive(text: str) -> int:
-    value = int(text)
+    value = _whole_number(text)
     if value < 1:
-        raise argparse.ArgumentTypeError("must be 1 or more")
+        raise argparse.ArgumentTypeError(_("must be 1 or more"))
     return value
 
 
 def _non_negative(text: str) -> int:
-    value = int(text)
+    value = _whole_number(text)
     if value < 0:
-        raise argparse.ArgumentTypeError("must be 0 or more")
+        raise argparse.ArgumentTypeError(_("must be 0 or more"))
     return value
 
 
@@ -285,6 +298,7 @@ def dispatch(argv: Sequence[str]) -> int:
     from durability.helper import i18n
 
     i18n.use()  # the language of this run's environment (LC_ALL, LC_MESSAGES, LANG)
+    i18n.localize_argparse()
     args = build_parser().parse_args(list(argv))
     level = logging.WARNING if args.verbose == 0 else logging.INFO if args.verbose == 1 else (
         logging.DEBUG

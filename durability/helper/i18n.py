@@ -74,6 +74,30 @@ def pgettext(context: str, message: str) -> str:
     return _translations().pgettext(context, message)
 
 
+def N_(message: str) -> str:
+    """Mark a message for the catalog without translating it here."""
+    return message
+
+
+# argparse's own words in --help and usage errors, so that they read in one language.
+ARGPARSE_WORDS = (
+    N_("usage: "), N_("options"), N_("positional arguments"),
+    N_("show this help message and exit"), N_("show program's version number and exit"),
+    N_("%(prog)s: error: %(message)s\n"), N_("argument %(argument_name)s: %(message)s"),
+    N_("invalid choice: %(value)r (choose from %(choices)s)"),
+    N_("the following arguments are required: %s"), N_("unrecognized arguments: %s"),
+    N_("expected one argument"), N_("invalid %(type)s value: %(value)r"),
+)
+
+
+def localize_argparse() -> None:
+    """Let argparse's own words come from the helper's catalog."""
+    import argparse
+
+    setattr(argparse, "_", _)  # noqa: B010 - argparse looks its words up through `_`
+    setattr(argparse, "ngettext", ngettext)  # noqa: B010
+
+
 def _month(number: int) -> str:
     # Spelled out so that the catalog tools find every name; Polish needs the genitive.
     return (

@@ -44,15 +44,15 @@ class Progress:
 
     @contextmanager
     def watch(self, label: str, path: str, total: int, binary: str = "restic",
-              interval: float = 1.0) -> Iterator[None]:
+              interval: float = 1.0, by_reads: bool | None = None) -> Iterator[None]:
         """While inside, show on a terminal how far the copy is, in percent, and the time
         left.
 
         restic's own output is captured, so progress is what the restic processes this
         process started have read so far (the files being copied), against the total
         size of the files; where that cannot be read, what the copy has written to the
-        disk at `path` (its free space shrinking). The time left is estimated from the
-        pace so far.
+        disk at `path` (its free space shrinking; `by_reads=False` forces that). The
+        time left is estimated from the pace so far.
         """
         isatty = getattr(self.stream, "isatty", None)
         if not self.enabled or not (isatty and isatty()):
@@ -64,9 +64,15 @@ class Progress:
         shown = threading.Event()
         began = time.monotonic()
 
+        # Where the kernel counts each process's reads, only restic's count; the disk's
+        # free space (which other programs change too) is the fallback elsewhere.
+        counted = os.access("/proc/self/io", os.R_OK) if by_reads is None else by_reads
+
         def show() -> None:
             while not stop.wait(interval):
                 done = _bytes_read(name)
+                if done is None and counted:
+                    continue  # restic has not started yet
                 if done is None:
                     now_free = _free(path)
                     if start_free is None or now_free is None:

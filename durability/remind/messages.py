@@ -10,6 +10,7 @@ from __future__ import annotations
 import email.charset
 import email.policy
 import functools
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from email.header import Header
@@ -133,6 +134,9 @@ def _header_text(value: str, name: str) -> str:
     return Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
 
 
+_GLUE = re.compile(r"(?<!\S)([aiouwzAIOUWZ]|\d+) ")
+
+
 def wrap_paragraphs(text: str, width: int = 76) -> str:
     """Wrap each paragraph of a text part to `width`; lines that start with a space
     (lists, commands, links) and single short lines are kept as they are."""
@@ -144,8 +148,11 @@ def wrap_paragraphs(text: str, width: int = 76) -> str:
         if any(line.startswith(" ") for line in lines) or all(len(x) <= width for x in lines):
             out.append(block)
             continue
-        out.append(textwrap.fill(" ".join(lines), width=width, break_long_words=False,
-                                 break_on_hyphens=False))
+        # A number stays with its noun and a one-letter word with the next one ("75 dni",
+        # "w sprawie"), as Polish typesetting wants.
+        joined = _GLUE.sub("\\1\0", " ".join(lines))
+        out.append(textwrap.fill(joined, width=width, break_long_words=False,
+                                 break_on_hyphens=False).replace("\0", " "))
     return "\n\n".join(out)
 
 

@@ -96,12 +96,20 @@ def test_catalog_header_has_babel_plural_rule() -> None:
 def _source_messages() -> set[str | tuple[str, str]]:
     from babel.messages.extract import extract_from_dir
 
-    keywords = {"_": None, "ngettext": (1, 2), "pgettext": ((1, "c"), 2)}
+    keywords = {"_": None, "N_": None, "ngettext": (1, 2), "pgettext": ((1, "c"), 2)}
     found: set[str | tuple[str, str]] = set()
     for _file, _line, message, _comments, _context in extract_from_dir(
             str(REPO / "durability" / "helper"), keywords=keywords):
         found.add(message if isinstance(message, str) else tuple(message))  # type: ignore[arg-type]
     return found
+
+
+def _placeholders(text: str) -> set[str]:
+    """Return the {name} and %(name)s / %s placeholders of a message."""
+    import re
+
+    braces = {f for _t, f, _s, _c in string.Formatter().parse(text) if f}
+    return braces | set(re.findall(r"%(?:\(\w+\))?[sr]", text))
 
 
 def test_every_message_translated_with_the_same_placeholders() -> None:
@@ -116,10 +124,9 @@ def test_every_message_translated_with_the_same_placeholders() -> None:
         assert "fuzzy" not in message.flags, key
         strings = [message.string] if isinstance(message.string, str) else list(message.string)
         assert all(strings), key
-        wanted = {f for _t, f, _s, _c in string.Formatter().parse(
-            key if isinstance(key, str) else key[1]) if f}
+        original = key if isinstance(key, str) else key[1]
         for text in strings:
-            assert {f for _t, f, _s, _c in string.Formatter().parse(text) if f} == wanted, key
+            assert _placeholders(text) == _placeholders(original), key
 
 
 def test_shipped_mo_is_the_compiled_po(tmp_path: Path) -> None:
@@ -251,3 +258,21 @@ def test_wheel_ships_the_compiled_catalog(tmp_path: Path) -> None:
     (wheel,) = (tmp_path / "dist").glob("durability-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "durability/helper/locale/pl/LC_MESSAGES/durability-helper.mo" in names
+
+
+def test_help_and_usage_errors_in_polish(tmp_path: Path) -> None:
+    env = {**os.environ, "LANG": "pl_PL.UTF-8", "XDG_CONFIG_HOME": str(tmp_path)}
+    env.pop("LC_ALL", None)
+    env.pop("LC_MESSAGES", None)
+    shown = subprocess.run([sys.executable, "-m", "durability.helper.cli", "--help"], env=env,
+                           capture_output=True, text=True, timeout=60, check=False)
+    assert shown.returncode == 0
+    assert shown.stdout.startswith("użycie: durability-helper")
+    for phrase in ("opcje:", "pokaż tę pomoc i zakończ", "pokaż wersję programu i zakończ",
+                   "trzy kroki:", "kody wyjścia: 0 gotowe, 1 błąd"):
+        assert phrase in shown.stdout, phrase
+    bad = subprocess.run([sys.executable, "-m", "durability.helper.cli", "copy", "--sample",
+                          "x"], env=env, capture_output=True, text=True, timeout=60,
+                         check=False)
+    assert bad.returncode == 2
+    assert "błąd: argument --sample: to nie jest liczba całkowita: 'x'" in bad.stderr

@@ -67,7 +67,8 @@ def test_notify_with_notify_send_runs_it(tmp_path: Path, monkeypatch: pytest.Mon
 def test_progress_watch_terminal_shows_bytes_written(tmp_path: Path) -> None:
     stream = Tty()
     progress = Progress(stream)
-    with progress.watch("disk T", str(tmp_path), 10 * 1024 * 1024, interval=0.05):
+    with progress.watch("disk T", str(tmp_path), 10 * 1024 * 1024, interval=0.05,
+                        by_reads=False):
         (tmp_path / "data").write_bytes(os.urandom(2 * 1024 * 1024))
         os.sync()
         time.sleep(0.3)

@@ -249,6 +249,8 @@ def test_text_part_wrapped_links_and_command_kept_whole(language: str) -> None:
     text = text.replace("\r\n", "\n")
     for line in text.splitlines():
         assert len(line) <= 76 or "https://" in line, line
+        # No number or one-letter word left hanging at the end of a line.
+        assert not re.search(r"(?:^|\s)(?:\d+|[aiouwzAIOUWZ])$", line), line
     assert re.search(r"^  https://links\.example/l/confirm/\S+$", text, re.MULTILINE)
     assert re.search(r"^  durability-helper copy \S+ --confirm-url https://\S+$", text,
                      re.MULTILINE)
