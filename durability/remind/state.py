@@ -543,8 +543,10 @@ def customer_summary(
         "SELECT id, interval_days, last_copy_at, snoozed_until, unsubscribed_at,"
         " CASE WHEN refused_email = email THEN 1 ELSE 0 END"
         f"{SEARCH_TEXT if needle else ''} FROM remind_customers")
+    bucket_of = {name: buckets[rank.get(name, len(rank))] for name in CATEGORIES}
     for row in rows:
-        customer_id, days, copy, snoozed, unsubscribed, refused = row[:6]
+        customer_id, days, copy, snoozed, unsubscribed, refused = (
+            row[0], row[1], row[2], row[3], row[4], row[5])
         days = days or interval_days
         cutoff = cutoffs.get(days)
         if cutoff is None:
@@ -577,8 +579,7 @@ def customer_summary(
             continue
         if needle and needle not in row[6].lower():
             continue
-        buckets[rank.get(category, len(rank))].append(
-            (row, category, reason, step, uncertain))
+        bucket_of[category].append((row, category, reason, step, uncertain))
     matched = sum(len(bucket) for bucket in buckets)
     pages = max(1, -(-matched // per_page))
     page = min(max(page, 1), pages)

@@ -126,6 +126,8 @@ class StatusData:
     state: str = ""
     notes: tuple[str, ...] = ()
     snapshots_silent: frozenset[str] = frozenset()
+    # Times already written out while rendering this page (many repeat).
+    memo: dict[datetime, str] = field(default_factory=dict, compare=False, repr=False)
 
 
 def _read(what: str, notes: list[str], read: Callable[[], T]) -> T | None:
@@ -419,21 +421,28 @@ def _badge(status: Status | None, text: str | None = None, css: str | None = Non
     return f'<span class="badge s-{name}">{escape(label)}</span>'
 
 
-def _when(moment: datetime | None, now: datetime) -> str:
+def _when(moment: datetime | None, now: datetime,
+          memo: dict[datetime, str] | None = None) -> str:
     if moment is None:
         return '<span class="muted">never</span>'
+    if memo is not None and moment in memo:
+        return memo[moment]
     age = (now - moment).total_seconds()
     ago = (f"in {format_duration(-age)}" if age < 0
            else f"{format_duration(age)} ago")
-    return (f'<time datetime="{isoformat_z(moment)}">{moment:%Y-%m-%d %H:%M}</time> '
+    text = (f'<time datetime="{isoformat_z(moment)}">{moment:%Y-%m-%d %H:%M}</time> '
             f'<span class="muted">({escape(ago)})</span>')
+    if memo is not None:
+        memo[moment] = text
+    return text
 
 
-def _seen_cell(seen: Seen | None, now: datetime, missing: str) -> str:
+def _seen_cell(seen: Seen | None, now: datetime, missing: str,
+               memo: dict[datetime, str] | None = None) -> str:
     if seen is None:
         return f"{_badge(None, 'unknown')} <span class=\"muted\">{escape(missing)}</span>"
     note = f' <span class="muted">{escape(seen.note)}</span>' if seen.note else ""
-    return f"{_badge(seen.status)} {_when(seen.at, now)}{note}"
+    return f"{_badge(seen.status)} {_when(seen.at, now, memo)}{note}"
 
 
 def _overall_section(data: StatusData) -> str:
@@ -470,7 +479,7 @@ def _node_row(node: NodeRaid, data: StatusData) -> str:
         if node.days else '<span class="muted">no history</span>'
     return (f'<tr><td data-label="Node" class="name">{escape(node.node)}{local}</td>'
             f'<td data-label="Status">{_badge(node.shown_status)}{stale}</td>'
-            f'<td data-label="Reported">{_when(node.checked_at, data.now)}</td>'
+            f'<td data-label="Reported">{_when(node.checked_at, data.now, data.memo)}</td>'
             f'<td data-label="Arrays">{arrays}</td>'
             f'<td data-label="Last {data.chart_days} days">{strip}</td></tr>')
 
@@ -530,7 +539,7 @@ def _snapshots_section(data: StatusData) -> str:
         f'<tr><td data-label="Source">{escape(source)}</td>'
         f'<td data-label="Status">{_badge(run.status)}</td>'
         f'<td data-label="Newest backup">{escape(_newest_text(run))}</td>'
-        f'<td data-label="Checked">{_when(run.checked_at, data.now)}'
+        f'<td data-label="Checked">{_when(run.checked_at, data.now, data.memo)}'
         f'{SILENT_NOTE if source in data.snapshots_silent else ""}</td></tr>'
         for source, run in sorted(data.snapshot_latest.items(),
                                   key=lambda kv: (-kv[1].status.rank, kv[0])))
@@ -562,7 +571,7 @@ def _restores_section(data: StatusData) -> str:
     charts.append(line_chart("Restore throughput", rates, lambda v: f"{format_bytes(v)}/s",
                              "throughput"))
     rows = "".join(
-        f'<tr><td data-label="When">{_when(run.at, data.now)}</td>'
+        f'<tr><td data-label="When">{_when(run.at, data.now, data.memo)}</td>'
         f'<td data-label="Source">{escape(run.source)}</td>'
         f'<td data-label="Status">{_badge(run.status)}</td>'
         f'<td data-label="Took">'
@@ -648,7 +657,7 @@ def _pager(data: StatusData) -> str:
 def _customers_section(data: StatusData) -> str:
     from durability.remind.state import CATEGORIES
 
-    page = data.customers
+    page, memo, now = data.customers, data.memo, data.now
     counts = "".join(
         f'<li><a href="{escape(_link(data, state=name, page=1))}">'
         f"{escape(CATEGORY_LABELS[name])}</a>: <b>{page.counts.get(name, 0)}</b></li>"
@@ -670,10 +679,10 @@ def _customers_section(data: StatusData) -> str:
         f'<td data-label="Own copy">{_category_badge(line.summary, data.no_copy_severity)} '
         f"{_reminder_text(line.summary, data.now)}</td>"
         f'<td data-label="RAID mirror">{escape(line.node or "")} '
-        f"{_seen_cell(line.raid, data.now, 'not placed' if not line.node else 'no report')}"
+        f"{_seen_cell(line.raid, now, 'no report' if line.node else 'not placed', memo)}"
         "</td>"
         f'<td data-label="Provider snapshot">{escape(line.source or "")} '
-        f"{_seen_cell(line.snapshot, data.now, 'no source' if not line.source else 'not checked')}"
+        f"{_seen_cell(line.snapshot, now, 'not checked' if line.source else 'no source', memo)}"
         "</td></tr>"
         for line in data.lines)
     if page.total == 0:
