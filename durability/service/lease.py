@@ -179,6 +179,16 @@ class Lease:
     def _acquire(self, store: Store, started: float) -> bool:
         now = _NOW[store.dialect]
         lock = " FOR UPDATE" if store.dialect == "postgresql" else ""
+        # First a plain read: while another holder's lease runs, a standby takes no row
+        # lock, so it never holds up the active one's fenced writes.
+        seen = store.query_one(
+            f"SELECT holder, expires - {now}, instance_name, host FROM service_lease "
+            "WHERE name = ?", (LEASE_NAME,))
+        if (seen is not None and str(seen[0]) not in ("", self.holder)
+                and float(seen[1]) > 0 and not self.force):
+            self.other = f"{seen[2]} on {seen[3]}"
+            self.epoch = 0
+            return False
         with store.transaction():
             store.execute(
                 "INSERT INTO service_lease (name, holder, instance_name, host, pid, epoch, "
