@@ -239,7 +239,7 @@ class Lease:
         with self._mutex:
             self.epoch = 0
 
-    def release(self, wait: float = 0.5) -> None:
+    def release(self, wait: float = 0.2) -> None:
         """Give the lease up (a standby may take it at once). Errors are ignored.
 
         Waits at most `wait` seconds for the lease connection; if it is busy the lease
@@ -332,7 +332,7 @@ class Leadership:
         """End the thread and give the lease up."""
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(0.3)
+            self._thread.join(0.2)
         self.lease.release()
 
     def _run(self) -> None:
