@@ -247,6 +247,7 @@ def _check(url: str, config: Path, sent: dict[str, datetime], silent: set[str], 
         if wrong:
             problems.append(f"{len(wrong)} node(s) without their last report, e.g. {wrong[:3]}")
         settings = load_config(str(config))
+        store.history(limit=1)  # the page reads the core history table too: create it
         now = datetime.now(UTC)
         stale = {n.node for n in gather_status(store, settings, now).nodes if n.stale}
         if stale != silent:
