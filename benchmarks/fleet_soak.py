@@ -111,10 +111,11 @@ def run(folder: Path, cluster: Cluster, args: argparse.Namespace) -> None:
         f'[state]\nurl = "{url}"\n[web]\nsecret_file = "{secret}"\n'
         f'[status]\nnode_tokens_file = "{tokens_file}"\n', encoding="utf-8")
     port = _port()
+    log = (folder / "serve.log").open("wb")  # a pipe nobody reads would fill and block it
     server = subprocess.Popen(
         [sys.executable, "-m", "durability.cli", "--config", str(config), "serve",
          "--host", "127.0.0.1", "--port", str(port)],
-        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=log)
     try:
         _wait_port(port)
         silent = {node for node, _ in nodes[len(nodes) - args.silent:]}
@@ -166,6 +167,7 @@ def run(folder: Path, cluster: Cluster, args: argparse.Namespace) -> None:
     finally:
         server.terminate()
         server.wait(10)
+        log.close()
 
 
 def _wait_port(port: int) -> None:
@@ -245,6 +247,7 @@ def _check(url: str, config: Path, sent: dict[str, datetime], silent: set[str], 
         if wrong:
             problems.append(f"{len(wrong)} node(s) without their last report, e.g. {wrong[:3]}")
         settings = load_config(str(config))
+        store.history(limit=1)  # the page reads the core history table too: create it
         now = datetime.now(UTC)
         stale = {n.node for n in gather_status(store, settings, now).nodes if n.stale}
         if stale != silent:

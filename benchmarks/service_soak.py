@@ -149,10 +149,11 @@ def soak_serve(backend: str, requests: int, max_seconds: float) -> None:
         subprocess.run([sys.executable, "-m", "durability.cli", "--config", str(config),
                         "customers", "import", str(folder / "c.csv")], check=True,
                        cwd=REPO, capture_output=True)
+        log = (folder / "serve.log").open("wb")  # a pipe nobody reads would fill and block it
         server = subprocess.Popen(
             [sys.executable, "-m", "durability.cli", "--config", str(config), "serve",
              "--host", "127.0.0.1", "--port", str(port)],
-            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            cwd=REPO, stdout=subprocess.DEVNULL, stderr=log)
         try:
             _wait_port(port)
             link = "/l/confirm/" + sign_token(secret, "c-1", "confirm", datetime.now(UTC))
@@ -165,6 +166,7 @@ def soak_serve(backend: str, requests: int, max_seconds: float) -> None:
         finally:
             server.terminate()
             server.wait(10)
+            log.close()
 
 
 def _wait_port(port: int) -> None:
@@ -196,19 +198,25 @@ def _drive(pid: int, port: int, link: str, bodies: list[tuple[str, bytes]], tota
             if index is None:
                 return
             kind = index % 3
-            if kind == 0:
-                connection.request("GET", link)
-            elif kind == 1:
-                connection.request("GET", "/status/login")
-            else:
-                auth, body = bodies[index % len(bodies)]
-                connection.request("POST", "/fleet/report", body=body,
-                                   headers={"Authorization": auth,
-                                            "Content-Type": "application/json"})
-            response = connection.getresponse()
-            response.read()
+            try:
+                if kind == 0:
+                    connection.request("GET", link)
+                elif kind == 1:
+                    connection.request("GET", "/status/login")
+                else:
+                    auth, body = bodies[index % len(bodies)]
+                    connection.request("POST", "/fleet/report", body=body,
+                                       headers={"Authorization": auth,
+                                                "Content-Type": "application/json"})
+                response = connection.getresponse()
+                response.read()
+                status = response.status
+            except (OSError, http.client.HTTPException):
+                connection.close()
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                status = 0
             with lock:
-                answered[response.status] = answered.get(response.status, 0) + 1
+                answered[status] = answered.get(status, 0) + 1
                 count = sum(answered.values())
                 if count == warm:
                     marks["warm"] = rss_kib(pid)

@@ -33,8 +33,9 @@ class ScheduleSettings(Settings):
     )
     lock_file: str | None = setting(
         None,
-        help="Lock file that keeps one service per state store. Default: STATE.service.lock "
-        "beside a SQLite state.path; with state.url a PostgreSQL advisory lock is used too.",
+        help="Lock file that keeps one service per host. Default: STATE.service.lock "
+        "beside a SQLite state.path; with state.url the service lease decides which "
+        "host's service is active.",
         example='"/run/durability/run.lock"',
     )
     report_to: str | None = setting(

@@ -179,6 +179,16 @@ class Lease:
     def _acquire(self, store: Store, started: float) -> bool:
         now = _NOW[store.dialect]
         lock = " FOR UPDATE" if store.dialect == "postgresql" else ""
+        # First a plain read: while another holder's lease runs, a standby takes no row
+        # lock, so it never holds up the active one's fenced writes.
+        seen = store.query_one(
+            f"SELECT holder, expires - {now}, instance_name, host FROM service_lease "
+            "WHERE name = ?", (LEASE_NAME,))
+        if (seen is not None and str(seen[0]) not in ("", self.holder)
+                and float(seen[1]) > 0 and not self.force):
+            self.other = f"{seen[2]} on {seen[3]}"
+            self.epoch = 0
+            return False
         with store.transaction():
             store.execute(
                 "INSERT INTO service_lease (name, holder, instance_name, host, pid, epoch, "
@@ -229,7 +239,7 @@ class Lease:
         with self._mutex:
             self.epoch = 0
 
-    def release(self, wait: float = 0.5) -> None:
+    def release(self, wait: float = 0.2) -> None:
         """Give the lease up (a standby may take it at once). Errors are ignored.
 
         Waits at most `wait` seconds for the lease connection; if it is busy the lease
@@ -322,7 +332,7 @@ class Leadership:
         """End the thread and give the lease up."""
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(0.3)
+            self._thread.join(0.2)
         self.lease.release()
 
     def _run(self) -> None:

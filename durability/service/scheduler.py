@@ -104,6 +104,10 @@ class Service:
         # Set while the state store cannot be opened for jobs: said once per outage.
         self._store_down = False
         self._textfile_written = 0.0
+        # How many times this instance became the active one.
+        self._activations = 0
+        # Active at once (not a standby taking over later): every job runs at start.
+        self._start_active = leadership is not None and leadership.is_leader()
         self.install(jobs, first=True)
 
     # -- scheduling (main thread) ---------------------------------------------------------
@@ -182,15 +186,47 @@ class Service:
 
     def _leadership_changed(self, active: bool) -> None:
         if active:
-            # Taking over: every job runs now, as at a start.
-            now = _local_naive(self.clock())
-            for job in self._jobs.values():
-                job.next_run = now
             self._deferred.clear()
+            if self._activations or not self._start_active:
+                self._continue_schedule()
+            else:
+                # Active from the start: every job runs now (the first install did that).
+                log.info("active from the start: every job runs now")
+            self._activations += 1
         else:
             log.warning("not the active instance: no further job starts here; a job "
                         "still running has every write refused")
         self.write_service_textfile()
+
+    def _continue_schedule(self) -> None:
+        """Taking over: each job runs when it is due after its last recorded run.
+
+        A job the previous active instance ran a moment ago is not run again at once; a
+        job it never finished (nothing recorded) runs now. If the history cannot be read,
+        every job runs now.
+        """
+        from durability.state.store import open_store
+
+        now = self.clock()
+        last: dict[str, datetime] = {}
+        try:
+            store = open_store(self.config.state.path, self.config.state.url)
+            try:
+                for name in self._jobs:
+                    rows = store.history(check=name, limit=1)
+                    if rows:
+                        last[name] = datetime.fromisoformat(
+                            str(rows[0]["checked_at"]).replace("Z", "+00:00"))
+            finally:
+                store.close()
+        except StateError as error:
+            log.warning("taking over without the history (%s): every job runs now", error)
+        for name, job in self._jobs.items():
+            spec = self._specs[name]
+            due = last[name] + timedelta(seconds=spec.every) if name in last else now
+            job.next_run = _local_naive(max(due, now))
+        log.warning("taking over: %s", "; ".join(
+            f"{name} next {isoformat_z(self.next_run(name) or now)}" for name in self._jobs))
 
     def write_service_textfile(self, stopping: bool = False) -> None:
         """Write durability_service.prom: whether this instance is the active one."""

@@ -280,3 +280,13 @@ def test_run_keeps_running_jobs_past_the_lease_lifetime(
     assert "retrying with backoff" not in log and "not the active instance" not in log, log
     assert 'durability_service_active{instance_name=' in (
         tmp_path / "durability_service.prom").read_text()
+
+
+def test_run_lease_renewal_too_slow_for_its_lifetime_exit_3(
+    write_config: Callable[[str], Path], tmp_path: Path, cli: Callable[..., CliResult],
+) -> None:
+    body = service_body(tmp_path).replace('lease_renew_every = "1s"', 'lease_renew_every = "2s"')
+    result = cli("--config", write_config(body), "run", "--once")
+    assert result.code == 3
+    assert ("At 'schedule.lease_renew_every': must be at most a third of schedule.lease_ttl"
+            in result.stderr)

@@ -11,6 +11,8 @@ from durability.state.sqltext import numbered_placeholders, split_statements, tr
 from durability.state.store import Store, open_sqlite, open_store
 from tests.support.postgres import Cluster
 
+pytestmark = pytest.mark.state
+
 MIGRATIONS = (
     """
     CREATE TABLE sqltest (

@@ -294,3 +294,34 @@ def test_reminder_batch_killed_half_way_standby_sends_each_once(
     else:
         # Claimed but never handed over: the standby sent it.
         assert uncertain == []
+
+
+def test_takeover_continues_the_schedule_job_just_run_not_repeated(
+    tmp_path: Path, pg_url: str, start: Callable[[Path], Running],
+) -> None:
+    from datetime import datetime, timedelta
+
+    alpha_config = instance(tmp_path, "alpha", pg_url)
+    alpha_config.write_text(alpha_config.read_text().replace('raid_every = "1s"',
+                                                             'raid_every = "1h"'))
+    beta_config = instance(tmp_path, "beta", pg_url)
+    beta_config.write_text(beta_config.read_text().replace('raid_every = "1s"',
+                                                           'raid_every = "1h"'))
+    alpha = start(alpha_config)
+    alpha.wait_for("raid: OK")
+    beta = start(beta_config)
+    beta.wait_for("standing by: alpha on ")
+    alpha.process.kill()
+    alpha.process.wait(10)
+    beta.wait_for("taking over: ", timeout=60)
+    store = open_store(url=pg_url)
+    try:
+        ran = store.history(check="raid")[0]["checked_at"]
+    finally:
+        store.close()
+    line = beta.stderr().split("taking over: ", 1)[1].splitlines()[0]
+    planned = line.split("raid next ", 1)[1].split(";", 1)[0]
+    due = datetime.fromisoformat(ran.replace("Z", "+00:00")) + timedelta(hours=1)
+    assert abs(datetime.fromisoformat(planned.replace("Z", "+00:00")) - due) <= timedelta(
+        seconds=1), line
+    assert "prune next" in line  # never recorded: runs at once
