@@ -219,7 +219,14 @@ def form_html(action: str, lang: str, path: str, view: LinkView) -> str:
 def _response(status: int, body: str) -> Response:
     from werkzeug.wrappers import Response
 
-    return Response(body, status=status, content_type="text/html; charset=utf-8")
+    from durability.web import app
+
+    response = Response(body, status=status, content_type="text/html; charset=utf-8")
+    # The app's strict page policy, where it defines one (the pages need no script).
+    policy = getattr(app, "STRICT_CSP", None)
+    if isinstance(policy, str):
+        response.headers["Content-Security-Policy"] = policy
+    return response
 
 
 def done_page(action: str, lang: str, fresh: bool, view: LinkView,
