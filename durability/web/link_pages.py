@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 LANGUAGES = ("pl", "en")
 # The provider writes Polish first: a browser that states no known language gets Polish.
 DEFAULT_LANGUAGE = "pl"
-SNOOZE_DAYS = (7, 14, 30)
 
 TEXTS: dict[str, dict[str, str]] = {
     "en": {
@@ -204,6 +203,8 @@ def page_html(lang: str, title: str, paragraphs: list[str], view: LinkView,
 def form_html(action: str, lang: str, path: str, view: LinkView) -> str:
     """Return the GET page of a link: what pressing the button does, and the button."""
     if action == "snooze":
+        from durability.web.links import SNOOZE_DAYS
+
         buttons = "".join(
             f'<button type="submit" name="days" value="{d}">{escape(snooze_label(lang, d))}'
             "</button>" for d in SNOOZE_DAYS)

@@ -175,3 +175,13 @@ def source(tmp_path: Path) -> Path:
     (root / "photos" / "cat [1].jpg").write_bytes(os.urandom(300_000))
     (root / "notes*.md").write_text("# odd name\n", encoding="utf-8")
     return root
+
+
+@pytest.fixture(autouse=True)
+def english_messages() -> Iterator[None]:
+    """Library calls speak English in tests, whatever the locale of the machine."""
+    from durability.helper import i18n
+
+    i18n.use("en")
+    yield
+    i18n.use("en")

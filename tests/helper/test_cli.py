@@ -11,9 +11,12 @@ from tests.helper.conftest import Helper
 
 
 def test_main_help_lists_three_steps(python: str) -> None:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("LC_ALL", "LC_MESSAGES")}
     done = subprocess.run(
         [python, "-m", "durability.helper.cli", "--help"], capture_output=True, text=True,
-        check=False,
+        check=False, env={**env, "LANG": "C.UTF-8"},
     )
     assert done.returncode == 0
     for command in ("enroll", "copy", "confirm", "status"):

@@ -15,7 +15,6 @@ from durability.helper.repo import (
     disk_full_message,
     explain,
     include_pattern,
-    install_restic_message,
     make_restic,
     next_subset,
     parse_backup_summary,
@@ -105,7 +104,7 @@ def test_make_restic_password_command_replaces_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("error", "expected"),
     [
-        (ResticError("restic: restic: program not found"), install_restic_message()),
+        (ResticError("restic: restic: program not found"), "restic is not installed: install it"),
         (ResticError("write /x: no space left on device (restic exit 1)"), "disk D is full"),
         (ResticError("open /x: read-only file system"), "mounted read-only"),
         (ResticError("wrong password", "wrong-password"), "does not open the backup"),
