@@ -272,9 +272,37 @@ def source_runs(results: Sequence[Result], now: datetime,
     return runs
 
 
+# How far back the first recording fills the ages from the results history.
+BACKFILL_DAYS = 400
+
+
+def _from_history(store: Store, now: datetime) -> list[SourceRun]:
+    # Runs recorded before this table existed, from the results history (once).
+    if not store.has_history():
+        return []
+    by_run: dict[str, list[Result]] = {}
+    for row in store.history(check="snapshots", since=now - timedelta(days=BACKFILL_DAYS),
+                             limit=2_000_000):
+        data = row["data"] if isinstance(row["data"], dict) else {}
+        by_run.setdefault(str(row["checked_at"]), []).append(Result(
+            "snapshots", str(row["target"]),
+            Status.__members__.get(str(row["status"]), Status.UNKNOWN),
+            str(row["summary"]), data=data))
+    runs = []
+    for checked, results in by_run.items():
+        runs.extend(source_runs(results, _time(checked)))
+    return runs
+
+
 def record_source_runs(store: Store, runs: Sequence[SourceRun]) -> None:
-    """Record each source's verdict and age of one run (one transaction)."""
+    """Record each source's verdict and age of one run (one transaction).
+
+    The first recording on a store also fills in the runs already in the results
+    history, so the status page's chart does not start empty after an upgrade.
+    """
     store.migrate(COMPONENT, MIGRATIONS)
+    if runs and store.query_one("SELECT 1 FROM snapshot_ages LIMIT 1") is None:
+        runs = [*_from_history(store, runs[0].checked_at), *runs]
     with store.transaction():
         store.executemany(
             "INSERT INTO snapshot_ages (source, checked_at, checked_epoch, status, age_seconds,"

@@ -350,7 +350,7 @@ def daily_worst(store: Store, nodes: Sequence[str], since: datetime,
         for node, day, status, _ in store.query(
             "SELECT node, substr(checked_at, 1, 10), status, COUNT(*) FROM fleet_runs"
             f" WHERE node IN ({marks}) AND check_name = ? AND checked_at >= ?"
-            " GROUP BY node, substr(checked_at, 1, 10), status",
+            " GROUP BY node, substr(checked_at, 1, 10), status ORDER BY node",
             (*chunk, check, isoformat_z(since)),
         ):
             days = found.setdefault(node, {})

@@ -135,7 +135,7 @@ def test_fleet_daily_worst_many_nodes(store: Store) -> None:
         found = daily_worst(store, names, NOW - timedelta(days=30))
         assert len(found) == 450
         day = (NOW - timedelta(days=2)).strftime("%Y-%m-%d")
-        assert [n for n, days in found.items() if dict(days)[day] is Status.CRITICAL] == [
+        assert sorted(n for n, days in found.items() if dict(days)[day] is Status.CRITICAL) == [
             "n000", "n150", "n300"]
         nodes = {n.node: n for n in latest(store)}
         assert nodes["n000"].targets[0].status is Status.OK
@@ -193,5 +193,29 @@ def test_snapshots_command_records_each_source_age_for_the_page(
         now = datetime.now(UTC)
         series = age_series(store, now - timedelta(days=1), now + timedelta(minutes=1))
         assert list(series) == ["s3-backups"] and len(series["s3-backups"].points) == 1
+    finally:
+        store.close()
+
+
+def test_first_recording_fills_ages_from_the_results_history(store: Store) -> None:
+    from durability.snapshots.history import age_series, record_source_runs, source_runs
+
+    try:
+        for hours in (48, 24):
+            store.record_report(Report("snapshots", NOW - timedelta(hours=hours), (
+                Result("snapshots", "db/a", Status.OK, "fresh",
+                       data={"source": "db", "age_seconds": 1000.0 + hours}),)))
+        record_source_runs(store, source_runs((
+            Result("snapshots", "db/a", Status.OK, "fresh",
+                   data={"source": "db", "age_seconds": 5.0}),), NOW, {"db": 3600.0}))
+        series = age_series(store, NOW - timedelta(days=7), NOW)["db"]
+        assert [age for _, age in series.points] == [1048.0, 1024.0, 5.0]
+        assert series.max_age_seconds == 3600.0
+        # Once filled, later recordings add only their own run.
+        record_source_runs(store, source_runs((
+            Result("snapshots", "db/a", Status.OK, "fresh",
+                   data={"source": "db", "age_seconds": 6.0}),), NOW + timedelta(hours=1)))
+        later = age_series(store, NOW - timedelta(days=7), NOW + timedelta(hours=1))["db"]
+        assert len(later.points) == 4
     finally:
         store.close()
