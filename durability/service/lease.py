@@ -265,22 +265,28 @@ class Lease:
 
     # -- fencing --------------------------------------------------------------------------------
     def guard_store(self, store: Store) -> None:
-        """Make every write transaction of `store` (a job's) check the lease first."""
+        """Make every write transaction of `store` (a job's) check the lease first.
+
+        The store is bound to the lease's current epoch: if this instance loses the
+        lease and later takes it again, a job begun before still has every write
+        refused (another instance may have settled its work in between).
+        """
         if store.dialect == "postgresql":
             # A vanished host's half-done transaction must not pin the lease row.
             timeout = max(1000, int(self.ttl * 1000 / 2))
             store.execute(f"SET idle_in_transaction_session_timeout = {timeout}")
-        store.fence = self.fence
-        store.fence_token = f"{self.holder}#{self.epoch}"
+        epoch = self.epoch
+        store.fence = lambda guarded: self.fence(guarded, epoch)
+        store.fence_token = f"{self.holder}#{epoch}"
 
-    def fence(self, store: Store) -> None:
-        """Inside a write transaction: raise LostLease unless this instance holds the lease.
+    def fence(self, store: Store, epoch: int) -> None:
+        """Inside a write transaction: raise LostLease unless this instance holds the lease
+        in `epoch`.
 
         On PostgreSQL the lease row stays share-locked until the transaction ends, so
         no other instance can take the lease over while this write is in progress.
         """
-        epoch = self.epoch
-        if not self.held():
+        if not epoch or self.epoch != epoch or not self.held():
             raise LostLease(f"state store {store.location}: this instance is no longer the "
                             "active service; nothing written")
         if store.dialect != "postgresql":

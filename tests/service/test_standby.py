@@ -325,3 +325,27 @@ def test_takeover_continues_the_schedule_job_just_run_not_repeated(
     assert abs(datetime.fromisoformat(planned.replace("Z", "+00:00")) - due) <= timedelta(
         seconds=1), line
     assert "prune next" in line  # never recorded: runs at once
+
+
+def test_fence_bound_to_epoch_job_of_an_earlier_lease_refused(pg_url: str) -> None:
+    def opener() -> Store:
+        return open_store(url=pg_url)
+
+    lease = Lease(opener, "one", ttl=60)
+    assert lease.try_acquire()
+    job = opener()
+    lease.guard_store(job)
+    job.execute("CREATE TABLE fenced (x INTEGER)")
+    # Lost and taken again: the job begun under the first epoch stays refused.
+    lease.lose()
+    assert lease.try_acquire() and lease.epoch == 2
+    with (pytest.raises(LostLease, match="no longer the active service"), job.transaction()):
+        job.execute("INSERT INTO fenced VALUES (1)")
+    fresh = opener()
+    lease.guard_store(fresh)
+    with fresh.transaction():
+        fresh.execute("INSERT INTO fenced VALUES (2)")
+    assert fresh.query("SELECT x FROM fenced") == [(2,)]
+    job.close()
+    fresh.close()
+    lease.release()
