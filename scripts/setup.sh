@@ -79,13 +79,13 @@ SOURCES
     else
         echo "setup: restic 0.18 is not available: its test parameters will be skipped" >&2
     fi
-
+fi
 
 # axe-core: the accessibility audit the browser tests inject into the pages (under var/).
 axe_version=4.14.1
 if [ "$test_mode" = 1 ] && ! grep -qs "\"version\": \"$axe_version\"" var/npm/node_modules/axe-core/package.json; then
     if ! command -v npm >/dev/null && [ "$(id -u)" = 0 ]; then
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends npm >/dev/null
     fi
     npm install --silent --no-audit --no-fund --prefix var/npm "axe-core@$axe_version" >/dev/null
 fi
