@@ -692,9 +692,26 @@ class Restic:
 
         Return None when restic finds no error, else the first error it names (one
         line). Raise ResticError when the check could not run (locked, unreachable).
+
+        The check runs without a lock: restic 0.14's check takes an exclusive one, which
+        would make the provider's backups fail meanwhile. A prune running alongside can
+        make a lock-free check see pack files vanish, so an error is confirmed by a
+        second check under restic's lock before it is returned.
         """
+        found = self._check_once(no_lock=True, timeout=timeout)
+        if found is None:
+            return None
         try:
-            self.run(["check"], timeout=timeout)
+            return self._check_once(no_lock=False, timeout=timeout)
+        except ResticError as error:
+            raise ResticError(
+                f"restic check found {found!r} without a lock and could not confirm it: "
+                f"{error}", error.kind, error.returncode, error.stderr,
+            ) from error
+
+    def _check_once(self, *, no_lock: bool, timeout: float | None) -> str | None:
+        try:
+            self.run(["check"], timeout=timeout, no_lock=no_lock)
         except ResticError as error:
             if error.kind in (LOCKED, UNREACHABLE, TIMEOUT, WRONG_PASSWORD, NO_REPOSITORY):
                 raise

@@ -352,3 +352,20 @@ def test_damaged_snapshot_object_on_seaweedfs_critical_for_its_set(
     assert code == 2, doc
     assert "damaged snapshot" in result["summary"] and newest[:8] in result["summary"]
     assert result["data"]["count"] == 1
+
+
+@pytest.mark.slow
+def test_check_takes_no_lock_so_it_runs_beside_an_exclusive_lock(
+    cli: Cli, write_config: Callable[[str], Path], restic_repo: ResticRepo
+) -> None:
+    restic_repo.backup(stamp(1))
+    restic_repo.stale_exclusive_lock()
+    locks = sorted(p.name for p in (Path(restic_repo.repository) / "locks").iterdir())
+    config = write_config(restic_toml(restic_repo.repository, restic_repo.password_file))
+    code, doc = run_json(cli, config)
+    results = by_target(doc)
+    [backup_set] = [r for t, r in results.items() if t.endswith("/www")]
+    assert backup_set["data"]["check"]["outcome"] == "clean", backup_set
+    # The check neither waited for the lock nor added or removed one.
+    assert sorted(p.name for p in (Path(restic_repo.repository) / "locks").iterdir()) == locks
+    assert code == 1  # the stale lock's WARNING

@@ -136,7 +136,7 @@ def test_snapshots_restic_unexpected_json_unknown(
     )
     code, doc = run_json(cli, config)
     assert code == 3
-    assert "unexpected output of restic snapshots" in doc["results"][0]["summary"]
+    assert "unexpected output of restic cat config" in doc["results"][0]["summary"]
 
 
 @pytest.mark.slow
