@@ -36,6 +36,7 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
     "en": {
         "day": {"one": "day", "other": "days"},
         "copy": {"one": "copy", "other": "copies"},
+        "copy_acc": {"one": "copy", "other": "copies"},
         "reminder": {"one": "reminder", "other": "reminders"},
     },
     # Babel's categories for Polish: one (1), few (2-4, 22-24, ...; not 12-14),
@@ -43,6 +44,8 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
     "pl": {
         "day": {"one": "dzień", "few": "dni", "many": "dni", "other": "dnia"},
         "copy": {"one": "kopia", "few": "kopie", "many": "kopii", "other": "kopii"},
+        # The accusative, for "potwierdzono 1 kopię" (only the singular differs).
+        "copy_acc": {"one": "kopię", "few": "kopie", "many": "kopii", "other": "kopii"},
         "reminder": {"one": "przypomnienie", "few": "przypomnienia", "many": "przypomnień",
                      "other": "przypomnienia"},
     },
@@ -53,8 +56,8 @@ SUBJECTS = {
            "{provider}: your own backup copy, reminder {step} of at most {steps}",
            "{provider}: your own backup copy, the last reminder"),
     "pl": ("{provider}: przypomnienie o własnej kopii zapasowej",
-           "{provider}: własna kopia zapasowa, przypomnienie {step} z najwyżej {steps}",
-           "{provider}: własna kopia zapasowa, ostatnie przypomnienie"),
+           "{provider}: przypomnienie nr {step} o własnej kopii zapasowej",
+           "{provider}: ostatnie przypomnienie o własnej kopii zapasowej"),
 }
 
 

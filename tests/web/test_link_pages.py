@@ -71,7 +71,7 @@ def test_snooze_buttons_and_bad_choice_in_customer_language(link_world: LinkWorl
 @pytest.mark.parametrize(("accept", "lang", "title", "next_step"), [
     (None, "pl", "Tego linku nie można użyć", "Skorzystaj z linku z naszej najnowszej wiadomości"),
     ("en-GB,en;q=0.9", "en", "This link cannot be used", "use the link from our most recent"),
-    ("de-DE,de;q=0.9", "pl", "Tego linku nie można użyć", "samodzielnie zaloguj się"),
+    ("de-DE,de;q=0.9", "pl", "Tego linku nie można użyć", "do panelu klienta samodzielnie"),
     ("de,en;q=0.5,pl;q=0.8", "pl", "Tego linku nie można użyć", "panelu klienta"),
 ])
 def test_invalid_link_page_in_browser_language_with_contact(
@@ -100,7 +100,7 @@ def test_reason_texts_cover_every_refusal() -> None:
     assert reason_text("pl", "this link is for a different action") == \
         "Ten link służy do innej czynności."
     assert reason_text("pl", "this link has expired; the next reminder brings a fresh one") == \
-        "Link wygasł. Następne przypomnienie przyniesie nowy."
+        "Link wygasł. Nowy znajdziesz w następnym przypomnieniu."
     assert reason_text("pl", "this link is damaged").startswith("Link jest uszkodzony")
 
 
