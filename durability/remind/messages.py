@@ -159,6 +159,16 @@ def wrap_paragraphs(text: str, width: int = 76) -> str:
     return "\n\n".join(out)
 
 
+_TAG = re.compile(r"(<[^>]*>)")
+
+
+def glue_html(html: str) -> str:
+    """Return an HTML part with a no-break space after each one-letter word and number
+    of its text (never inside tags), so a Polish line does not end with "w" or "75"."""
+    return "".join(part if part.startswith("<") else _GLUE.sub("\\1\u00a0", part)
+                   for part in _TAG.split(html))
+
+
 def links_for(sender: Sender, customer_id: str, now: datetime) -> dict[str, str]:
     """Return the signed confirm, snooze and unsubscribe URLs for a customer."""
     return {
@@ -230,6 +240,8 @@ def render_reminder(planned: Planned, sender: Sender, now: datetime) -> Message:
     env = _environment()
     text = wrap_paragraphs(env.get_template(f"{language}.txt.j2").render(values))
     html = env.get_template(f"{language}.html.j2").render(values)
+    if language == "pl":
+        html = glue_html(html)
 
     # Built with the compat32 MIME classes and headers encoded here: the modern policy
     # re-parses every header it is given, which made rendering most of a send's cost.

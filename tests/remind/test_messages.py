@@ -102,6 +102,18 @@ def test_polish_recent_copy_said_in_words(days: int, said: str) -> None:
     assert "Do tej pory potwierdzono łącznie 1 kopię." in text
 
 
+def test_polish_html_keeps_one_letter_words_and_numbers_with_the_next_word() -> None:
+    message = _parsed(render_reminder(_planned("pl", copies=3), SENDER, NOW).as_bytes())
+    html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert "w\u00a0sprawie Twojego konta" in html and "32\u00a0dni temu" in html
+    assert "3\u00a0kopie." in html and "z\u00a0linków" in html
+    # Tags and attributes are left alone; the text part has plain spaces.
+    assert 'style="display:inline-block;margin:0 8px 8px 0;' in html
+    assert "<a href=" in html and "<a\u00a0" not in html
+    text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "\u00a0" not in text
+
+
 def _bodies(planned: Planned, sender: Sender = SENDER) -> tuple[str, str]:
     message = email.message_from_bytes(render_reminder(planned, sender, NOW).as_bytes(),
                                        policy=email.policy.default)
@@ -137,7 +149,7 @@ def test_later_steps_say_more_than_the_first(language: str) -> None:
                "Wszystko, co zmieniło się od czasu ostatniej własnej kopii, jest zapisane tylko u nas."],
         "en": ["this is reminder 3 of at most 6.", "We sent the previous reminder on November 30, 2026",
                "we will send no more than 3 reminders after this one.",
-               "Everything that changed since that copy is only with us."],
+               "Everything that has changed since that copy exists only on our side."],
     }[language]
     for phrase in expected:
         assert phrase in three and phrase not in one
