@@ -137,7 +137,8 @@ def _header_text(value: str, name: str) -> str:
     return Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
 
 
-_GLUE = re.compile(r"(?<!\S)([aiouwzAIOUWZ]|\d+) ")
+# A one-letter word, "nr" or a number, at the start of a word (also after "(").
+_GLUE = re.compile(r"(?<![^\s(])([aiouwzAIOUWZ]|nr|\d+) ")
 
 
 def wrap_paragraphs(text: str, width: int = 76) -> str:

@@ -107,6 +107,9 @@ def test_polish_html_keeps_one_letter_words_and_numbers_with_the_next_word() -> 
     html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
     assert "w\u00a0sprawie Twojego konta" in html and "32\u00a0dni temu" in html
     assert "3\u00a0kopie." in html and "z\u00a0linków" in html
+    third = _parsed(render_reminder(replace(_planned("pl"), step=3), SENDER, NOW).as_bytes())
+    later = third.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert "nr\u00a03\u00a0(z\u00a0najwyżej 6)" in later
     # Tags and attributes are left alone; the text part has plain spaces.
     assert 'style="display:inline-block;margin:0 8px 8px 0;' in html
     assert "<a href=" in html and "<a\u00a0" not in html
