@@ -186,6 +186,11 @@ def page_html(lang: str, title: str, paragraphs: list[str], view: LinkView,
     who = (text(lang, "account", provider=view.provider, account=view.account)
            if view.account else view.provider)
     body = "".join(f"<p>{escape(p)}</p>" for p in paragraphs)
+    if lang == "pl":
+        # One-letter words and numbers stay with the next word, as Polish text wants.
+        from durability.remind.messages import glue_html
+
+        body = glue_html(body)
     foot = []
     if view.contact:
         foot.append(f"<p>{escape(text(lang, 'contact', contact=view.contact))}</p>")
