@@ -36,6 +36,7 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
     "en": {
         "day": {"one": "day", "other": "days"},
         "copy": {"one": "copy", "other": "copies"},
+        "copy_acc": {"one": "copy", "other": "copies"},
         "reminder": {"one": "reminder", "other": "reminders"},
     },
     # Babel's categories for Polish: one (1), few (2-4, 22-24, ...; not 12-14),
@@ -43,6 +44,8 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
     "pl": {
         "day": {"one": "dzień", "few": "dni", "many": "dni", "other": "dnia"},
         "copy": {"one": "kopia", "few": "kopie", "many": "kopii", "other": "kopii"},
+        # The accusative, for "potwierdzono 1 kopię" (only the singular differs).
+        "copy_acc": {"one": "kopię", "few": "kopie", "many": "kopii", "other": "kopii"},
         "reminder": {"one": "przypomnienie", "few": "przypomnienia", "many": "przypomnień",
                      "other": "przypomnienia"},
     },
@@ -53,8 +56,8 @@ SUBJECTS = {
            "{provider}: your own backup copy, reminder {step} of at most {steps}",
            "{provider}: your own backup copy, the last reminder"),
     "pl": ("{provider}: przypomnienie o własnej kopii zapasowej",
-           "{provider}: własna kopia zapasowa, przypomnienie {step} z najwyżej {steps}",
-           "{provider}: własna kopia zapasowa, ostatnie przypomnienie"),
+           "{provider}: przypomnienie nr {step} o własnej kopii zapasowej",
+           "{provider}: ostatnie przypomnienie o własnej kopii zapasowej"),
 }
 
 
@@ -134,7 +137,8 @@ def _header_text(value: str, name: str) -> str:
     return Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
 
 
-_GLUE = re.compile(r"(?<!\S)([aiouwzAIOUWZ]|\d+) ")
+# A one-letter word, "nr" or a number, at the start of a word (also after "(").
+_GLUE = re.compile(r"(?<![^\s(])([aiouwzAIOUWZ]|nr|\d+) ")
 
 
 def wrap_paragraphs(text: str, width: int = 76) -> str:
@@ -154,6 +158,16 @@ def wrap_paragraphs(text: str, width: int = 76) -> str:
         out.append(textwrap.fill(joined, width=width, break_long_words=False,
                                  break_on_hyphens=False).replace("\0", " "))
     return "\n\n".join(out)
+
+
+_TAG = re.compile(r"(<[^>]*>)")
+
+
+def glue_html(html: str) -> str:
+    """Return an HTML part with a no-break space after each one-letter word and number
+    of its text (never inside tags), so a Polish line does not end with "w" or "75"."""
+    return "".join(part if part.startswith("<") else _GLUE.sub("\\1\u00a0", part)
+                   for part in _TAG.split(html))
 
 
 def links_for(sender: Sender, customer_id: str, now: datetime) -> dict[str, str]:
@@ -227,6 +241,8 @@ def render_reminder(planned: Planned, sender: Sender, now: datetime) -> Message:
     env = _environment()
     text = wrap_paragraphs(env.get_template(f"{language}.txt.j2").render(values))
     html = env.get_template(f"{language}.html.j2").render(values)
+    if language == "pl":
+        html = glue_html(html)
 
     # Built with the compat32 MIME classes and headers encoded here: the modern policy
     # re-parses every header it is given, which made rendering most of a send's cost.

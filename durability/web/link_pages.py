@@ -57,29 +57,29 @@ TEXTS: dict[str, dict[str, str]] = {
     "pl": {
         "account": "{provider}, konto {account}",
         "confirm.title": "Potwierdź własną kopię zapasową",
-        "confirm.ask": "Naciśnij przycisk, aby potwierdzić, że kopia Twoich danych jest już "
-                       "na Twoim własnym dysku. Przypomnienia ustaną do czasu, gdy przyjdzie "
-                       "pora na następną kopię.",
+        "confirm.ask": "Kliknij przycisk, aby potwierdzić, że masz już kopię swoich danych "
+                       "na własnym dysku. Kolejne przypomnienie dostaniesz dopiero wtedy, "
+                       "gdy przyjdzie pora na następną kopię.",
         "confirm.button": "Mam już kopię",
         "confirm.done.title": "Kopia potwierdzona",
-        "confirm.done": "Dziękujemy. Zapisaliśmy potwierdzenie kopii; o następnej "
-                        "przypomnimy, gdy przyjdzie na nią pora.",
+        "confirm.done": "Dziękujemy. Zapisaliśmy potwierdzenie kopii. O następnej "
+                        "przypomnimy Ci, gdy przyjdzie na nią pora.",
         "snooze.title": "Przypomnij później",
-        "snooze.ask": "Wybierz, kiedy mamy ponownie przypomnieć o kopii:",
+        "snooze.ask": "Wybierz, kiedy mamy Ci znowu przypomnieć o kopii:",
         "snooze.done.title": "Przypomnienie odłożone",
         "snooze.done": "Następne przypomnienie wyślemy nie wcześniej niż {until}.",
         "unsubscribe.title": "Wyłącz przypomnienia o kopiach",
-        "unsubscribe.ask": "Naciśnij przycisk, aby wyłączyć wszystkie przypomnienia o kopiach "
+        "unsubscribe.ask": "Kliknij przycisk, aby wyłączyć wszystkie przypomnienia o kopiach "
                            "zapasowych dla tego konta.",
         "unsubscribe.button": "Wyłącz przypomnienia",
         "unsubscribe.done.title": "Przypomnienia wyłączone",
         "unsubscribe.done": "Nie będziemy już wysyłać przypomnień o kopiach zapasowych dla "
                             "tego konta.",
         "replay.title": "Ten link został już użyty",
-        "replay": "Nic się nie zmieniło: obowiązuje to, co wybrano za pierwszym razem.",
+        "replay": "Nic się nie zmieniło. Nadal obowiązuje to, co wybrano za pierwszym razem.",
         "invalid.title": "Tego linku nie można użyć",
-        "invalid.next": "Skorzystaj z linku z naszej najnowszej wiadomości albo samodzielnie "
-                        "zaloguj się do panelu klienta.",
+        "invalid.next": "Skorzystaj z linku z naszej najnowszej wiadomości albo zaloguj się "
+                        "do panelu klienta samodzielnie.",
         "unknown.title": "Nie znaleźliśmy konta",
         "unknown": "Nie znaleźliśmy konta, którego dotyczy ten link.",
         "bad.title": "Czegoś brakuje",
@@ -97,9 +97,10 @@ REASONS: dict[str, dict[str, str]] = {
         "expired": "The link has expired. The next reminder brings a fresh one.",
     },
     "pl": {
-        "damaged": "Link jest uszkodzony: mógł zostać ucięty albo zmieniony po drodze.",
+        "damaged": "Link jest uszkodzony: mógł zostać ucięty lub zmieniony, na przykład "
+                   "przy kopiowaniu.",
         "action": "Ten link służy do innej czynności.",
-        "expired": "Link wygasł. Następne przypomnienie przyniesie nowy.",
+        "expired": "Link wygasł. Nowy znajdziesz w następnym przypomnieniu.",
     },
 }
 
@@ -185,6 +186,11 @@ def page_html(lang: str, title: str, paragraphs: list[str], view: LinkView,
     who = (text(lang, "account", provider=view.provider, account=view.account)
            if view.account else view.provider)
     body = "".join(f"<p>{escape(p)}</p>" for p in paragraphs)
+    if lang == "pl":
+        # One-letter words and numbers stay with the next word, as Polish text wants.
+        from durability.remind.messages import glue_html
+
+        body = glue_html(body)
     foot = []
     if view.contact:
         foot.append(f"<p>{escape(text(lang, 'contact', contact=view.contact))}</p>")

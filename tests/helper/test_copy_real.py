@@ -409,7 +409,7 @@ def test_copy_in_polish_from_lang(
     result = helper("copy", source)
     assert result.code == 0, result.stderr
     assert "dysk KOPIA: skopiowano 3 pliki (" in result.stdout
-    assert "i sprawdzono kopię; migawka " in result.stdout
+    assert "i sprawdzono kopię; identyfikator kopii: " in result.stdout
     status = helper("status")
     assert "KOPIA (" in status.stdout and "podłączony w " in status.stdout
     assert "ostatnie sprawdzenie:" in status.stdout and "(udane)" in status.stdout

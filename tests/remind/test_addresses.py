@@ -172,7 +172,7 @@ def test_dry_run_prints_a_readable_preview(
     assert "Language: pl" in out and "Language: en" in out
     assert "Step:     1 of at most 6" in out
     assert "Subject:  Hosting Żółw: przypomnienie o własnej kopii zapasowej" in out
-    assert "Piszemy z Hosting Żółw w sprawie Twojego konta c-1" in out
+    assert "Piszemy w sprawie Twojego konta c-1" in out
     assert "This is Hosting Żółw writing about your hosting account c-2." in out
     assert "2 of 2 due reminders rendered, nothing sent" in result.stderr
     assert server.recipients() == []

@@ -28,6 +28,7 @@ POLISH = {
              11: "11 kopii", 12: "12 kopii", 13: "13 kopii", 14: "14 kopii", 21: "21 kopii",
              22: "22 kopie", 23: "23 kopie", 24: "24 kopie", 25: "25 kopii", 104: "104 kopie",
              112: "112 kopii"},
+    "copy_acc": {1: "1 kopię", 3: "3 kopie", 5: "5 kopii", 12: "12 kopii", 22: "22 kopie"},
     "reminder": {1: "1 przypomnienie", 2: "2 przypomnienia", 4: "4 przypomnienia",
                  5: "5 przypomnień", 12: "12 przypomnień", 14: "14 przypomnień",
                  22: "22 przypomnienia", 24: "24 przypomnienia", 25: "25 przypomnień"},
@@ -82,12 +83,38 @@ def test_render_reminder_polish_text_html_headers() -> None:
     assert message["List-Unsubscribe"].startswith("<https://links.example/l/unsubscribe/")
     assert "mailto" not in message["List-Unsubscribe"]
     text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
-    assert text.replace("\r\n", "\n").startswith("Dzień dobry,\n\nPiszemy z Hosting Żółw w sprawie Twojego konta c-7")
+    assert text.replace("\r\n", "\n").startswith("Dzień dobry,\n\nPiszemy w sprawie Twojego konta c-7")
     assert "potwierdzono 24 października 2026, czyli 32 dni temu." in " ".join(text.split())
-    assert "Liczba potwierdzonych dotąd kopii: 3." in text
+    assert "Do tej pory potwierdzono łącznie 3 kopie." in " ".join(text.split())
+    assert "dostawca: Hosting Żółw)." in " ".join(text.split())
     html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
     assert "Ola Żak" not in html and "Ola Żak" not in text  # the name is in To only
     assert "<script" not in html and "<img" not in html
+
+
+@pytest.mark.parametrize(("days", "said"), [(0, "czyli dzisiaj."), (1, "czyli wczoraj."),
+                                            (2, "czyli 2 dni temu.")])
+def test_polish_recent_copy_said_in_words(days: int, said: str) -> None:
+    planned = _planned("pl", copies=1)
+    customer = replace(planned.customer, last_copy_at=NOW - timedelta(days=days))
+    text, html = _bodies(replace(planned, customer=customer))
+    assert said in text and said in html
+    assert "Do tej pory potwierdzono łącznie 1 kopię." in text
+
+
+def test_polish_html_keeps_one_letter_words_and_numbers_with_the_next_word() -> None:
+    message = _parsed(render_reminder(_planned("pl", copies=3), SENDER, NOW).as_bytes())
+    html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert "w\u00a0sprawie Twojego konta" in html and "32\u00a0dni temu" in html
+    assert "3\u00a0kopie." in html and "z\u00a0linków" in html
+    third = _parsed(render_reminder(replace(_planned("pl"), step=3), SENDER, NOW).as_bytes())
+    later = third.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert "nr\u00a03\u00a0(z\u00a0najwyżej 6)" in later
+    # Tags and attributes are left alone; the text part has plain spaces.
+    assert 'style="display:inline-block;margin:0 8px 8px 0;' in html
+    assert "<a href=" in html and "<a\u00a0" not in html
+    text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "\u00a0" not in text
 
 
 def _bodies(planned: Planned, sender: Sender = SENDER) -> tuple[str, str]:
@@ -120,12 +147,12 @@ def test_later_steps_say_more_than_the_first(language: str) -> None:
     # The step, the previous reminder, what is at stake now, how many may follow.
     assert len(new) >= 5, new
     expected = {
-        "pl": ["To przypomnienie 3 z najwyżej 6.", "Poprzednie przypomnienie wysłaliśmy 30 listopada 2026",
+        "pl": ["To przypomnienie nr 3 (z najwyżej 6).", "Poprzednie przypomnienie wysłaliśmy 30 listopada 2026",
                "wyślemy jeszcze najwyżej 3 przypomnienia.",
-               "Wszystko, co zmieniło się od ostatniej własnej kopii, jest tylko u nas."],
+               "Wszystko, co zmieniło się od czasu ostatniej własnej kopii, jest zapisane tylko u nas."],
         "en": ["this is reminder 3 of at most 6.", "We sent the previous reminder on November 30, 2026",
                "we will send no more than 3 reminders after this one.",
-               "Everything that changed since that copy is only with us."],
+               "Everything that has changed since that copy exists only on our side."],
     }[language]
     for phrase in expected:
         assert phrase in three and phrase not in one
@@ -141,7 +168,7 @@ def test_no_copy_on_record_said_plainly(language: str) -> None:
     planned = _planned(language)
     planned = replace(planned, customer=replace(planned.customer, last_copy_at=None))
     text, html = _bodies(planned)
-    sentence = ("Nie mamy jeszcze potwierdzenia żadnej własnej kopii Twoich danych."
+    sentence = ("Nie mamy jeszcze od Ciebie potwierdzenia, że masz własną kopię swoich danych."
                 if language == "pl" else "We have no confirmation yet of a copy of your data on a disk of your own.")
     assert sentence in text and sentence in html
 
@@ -169,7 +196,7 @@ def test_not_phishing_shaped(language: str) -> None:
     assert re.search(r'<div style="[^"]*white-space:pre-wrap[^"]*word-break:break-all[^"]*">'
                      r"durability-helper copy ", html)
     # How to check the mail is genuine: no passwords asked, log in to the panel yourself.
-    check = {"pl": ["nigdy nie prosimy o hasła", "samodzielnie zaloguj się do panelu klienta",
+    check = {"pl": ["nigdy nie prosimy o hasła", "zaloguj się do panelu klienta samodzielnie",
                     "panel.hosting.example"],
              "en": ["we never ask for passwords", "log in to the customer panel yourself",
                     "panel.hosting.example"]}[language]
@@ -259,4 +286,4 @@ def test_text_part_wrapped_links_and_command_kept_whole(language: str) -> None:
 def test_last_step_subject_says_it_is_the_last() -> None:
     planned = replace(_planned("pl"), step=6)
     assert _parsed(render_reminder(planned, SENDER, NOW).as_bytes())["Subject"] == \
-        "Hosting Żółw: własna kopia zapasowa, ostatnie przypomnienie"
+        "Hosting Żółw: ostatnie przypomnienie o własnej kopii zapasowej"

@@ -120,7 +120,7 @@ def test_remind_escalation_sends_next_step_after_gap(
     later = cli("--config", config, "remind", "--now", "2026-12-02T10:00:00Z")
     assert "1 due, 1 sent" in later.stdout
     subjects = [m["Subject"] for m in server.messages]
-    assert subjects[1] == "Hosting Żółw: własna kopia zapasowa, przypomnienie 2 z najwyżej 6"
+    assert subjects[1] == "Hosting Żółw: przypomnienie nr 2 o własnej kopii zapasowej"
     assert server.messages[0]["Message-ID"] != server.messages[1]["Message-ID"]
 
 
