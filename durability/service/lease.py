@@ -124,6 +124,8 @@ class Lease:
         self.epoch = 0
         # Who held the lease when it was last found taken ("NAME on HOST").
         self.other = ""
+        # The instance name of the holder before this one took the lease ("" if none).
+        self.previous = ""
         self._store: Store | None = None
         self._thread = 0
         self._valid_until = 0.0
@@ -199,6 +201,7 @@ class Lease:
                 f"FROM service_lease WHERE name = ?{lock}", (LEASE_NAME,))
             assert row is not None
             holder, epoch, remaining = str(row[0]), int(row[1]), float(row[2])
+            previous = str(row[3])
             if holder not in ("", self.holder) and remaining > 0 and not self.force:
                 self.other = f"{row[3]} on {row[4]}"
                 self.epoch = 0
@@ -212,6 +215,7 @@ class Lease:
         with self._mutex:
             self.epoch = epoch + 1
             self._valid_until = started + self.ttl * 0.9
+            self.previous = previous
         return True
 
     def renew(self) -> bool:

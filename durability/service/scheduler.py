@@ -187,10 +187,14 @@ class Service:
     def _leadership_changed(self, active: bool) -> None:
         if active:
             self._deferred.clear()
-            if self._activations or not self._start_active:
+            assert self.leadership is not None
+            lease = self.leadership.lease
+            restarted = lease.previous == lease.instance_name
+            if self._activations or not (self._start_active or restarted):
                 self._continue_schedule()
             else:
-                # Active from the start: every job runs now (the first install did that).
+                # Active from the start, or taking over from this instance's own earlier
+                # process (restarted after a crash): every job runs now, as at a start.
                 log.info("active from the start: every job runs now")
             self._activations += 1
         else:
