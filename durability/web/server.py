@@ -11,7 +11,7 @@ log = logging.getLogger(__name__)
 # Open connections one client address may hold; more are closed at once, so a client
 # holding many half-sent requests (each kept alive by a byte now and then) cannot take
 # every connection the server has and shut the customers' links out.
-MAX_CONNECTIONS_PER_ADDRESS = 20
+MAX_CONNECTIONS_PER_ADDRESS = 50
 # Open connections over all addresses (waitress's own default is 100), kept below the
 # process's file limit.
 MAX_CONNECTIONS = 1000
