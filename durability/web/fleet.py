@@ -245,13 +245,15 @@ def _json(status: int, document: Mapping[str, Any]) -> Response:
 
 def receive_report(request: Request, web: Web) -> Response:
     """POST /fleet/report: check the node's token, then record its report."""
-    from durability.web.accounts import node_digests
+    from durability.web.accounts import node_digests, removed_nodes
 
     try:
         nodes = read_node_tokens(web.config.status.node_tokens_file)
     except ConfigError as error:
         return _json(503, {"error": "; ".join(error.problems)})
-    nodes = {**nodes, **node_digests(web.store())}
+    removed = removed_nodes(web.store())
+    nodes = {**{node: digest for node, digest in nodes.items() if node not in removed},
+             **node_digests(web.store())}
     if not nodes:
         return _json(503, {"error": "no node may report yet (durability nodes add NODE)"})
     header = request.headers.get("Authorization", "")

@@ -129,3 +129,29 @@ def test_report_with_non_json_numbers_refused(service: Service, cli: Any,
     answer = _post(service, token, body)
     assert answer.status == 400 and "JSON" in answer.json()["error"]
     assert _latest(service) == []
+
+
+@pytest.mark.parametrize("replaced_first", [False, True])
+def test_removed_node_of_the_tokens_file_stays_refused(
+    write_config: Any, tmp_path: Path, cli: Any, replaced_first: bool,
+) -> None:
+    import hashlib
+
+    from durability.config import load_config
+
+    old_token = "file-token-of-edge-1-" + "k" * 24
+    tokens = tmp_path / "node-tokens"
+    tokens.write_text(f"edge-1:{hashlib.sha256(old_token.encode()).hexdigest()}\n")
+    config_path = write_config(f'[status]\nnode_tokens_file = "{tokens}"\n')
+    world = Service(load_config(str(config_path)), tmp_path, [NOW])
+    world.port = world.start()
+    try:
+        assert _post(world, old_token, _report(NOW, Status.OK, "clean")).status == 200
+        if replaced_first:  # the old token leaked: a new one replaces it
+            assert cli("--config", config_path, "nodes", "add", "edge-1").code == 0
+            assert _post(world, old_token, _report(NOW, Status.OK, "clean")).status == 403
+        removed = cli("--config", config_path, "nodes", "remove", "edge-1")
+        assert removed.code == 0, removed.stderr
+        assert _post(world, old_token, _report(NOW, Status.OK, "clean")).status in (403, 503)
+    finally:
+        world.stop_all()
