@@ -16,6 +16,8 @@ restarts and is shared by every service on one PostgreSQL:
   limit) and is forgotten when it succeeds.
 - `fleet_nodes`: nodes made with `durability nodes add`, with the SHA-256 of their
   token (the token itself is shown once and never stored).
+- `fleet_removed_nodes`: nodes removed with `durability nodes remove`, so a line still
+  in `status.node_tokens_file` stays refused (until the node is added again).
 """
 
 from __future__ import annotations
@@ -71,6 +73,12 @@ MIGRATIONS = (
         node TEXT PRIMARY KEY,
         token_hash TEXT NOT NULL,
         created_at TEXT NOT NULL
+    );
+    """,
+    """
+    CREATE TABLE fleet_removed_nodes (
+        node TEXT PRIMARY KEY,
+        removed_at TEXT NOT NULL
     );
     """,
 )
@@ -359,18 +367,31 @@ def add_node(store: Store, node: str, now: datetime) -> str:
     _migrate(store)
     token = secrets.token_urlsafe(32)
     with store.transaction():
+        store.execute("DELETE FROM fleet_removed_nodes WHERE node = ?", (node,))
         store.execute("DELETE FROM fleet_nodes WHERE node = ?", (node,))
         store.execute("INSERT INTO fleet_nodes (node, token_hash, created_at) VALUES (?, ?, ?)",
                       (node, token_hash(token), isoformat_z(now)))
     return token
 
 
-def remove_node(store: Store, node: str) -> bool:
-    """Forget a node's token; return False if it had none."""
+def remove_node(store: Store, node: str, now: datetime) -> bool:
+    """Forget a node's token and refuse the node; return False if it had no stored token.
+
+    The node stays refused even while `status.node_tokens_file` still names it.
+    """
     _migrate(store)
     with store.transaction():
         cursor = store.execute("DELETE FROM fleet_nodes WHERE node = ?", (node,))
+        store.execute("DELETE FROM fleet_removed_nodes WHERE node = ?", (node,))
+        store.execute("INSERT INTO fleet_removed_nodes (node, removed_at) VALUES (?, ?)",
+                      (node, isoformat_z(now)))
         return int(cursor.rowcount) > 0
+
+
+def removed_nodes(store: Store) -> set[str]:
+    """Return the nodes removed with `durability nodes remove` (and not added since)."""
+    _migrate(store)
+    return {r[0] for r in store.query("SELECT node FROM fleet_removed_nodes")}
 
 
 def list_nodes(store: Store) -> list[NodeRecord]:

@@ -122,8 +122,9 @@ def redact_path(path: str) -> str:
 def load_json(body: bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
     """Given a request body, return its JSON value.
 
-    Raise ValueError if it is not UTF-8 JSON or nests deeper than `max_depth` (checked
-    before parsing, so no input can exhaust the parser's recursion).
+    Raise ValueError if it is not UTF-8 JSON (NaN and Infinity are not), or nests
+    deeper than `max_depth` (checked before parsing, so no input can exhaust the
+    parser's recursion).
     """
     depth = deepest = 0
     for match in _JSON_BRACKET.finditer(_JSON_STRING.sub(b"", body)):
@@ -133,9 +134,14 @@ def load_json(body: bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
             if deepest > max_depth:
                 raise ValueError(f"JSON nested deeper than {max_depth} levels")
     try:
-        return json.loads(body)
+        return json.loads(body, parse_constant=_refuse_constant)
     except RecursionError as error:  # pragma: no cover - the scan above stops it first
         raise ValueError(f"JSON nested deeper than {max_depth} levels") from error
+
+
+def _refuse_constant(name: str) -> Any:
+    # NaN and Infinity are Python's extension, not JSON; nothing downstream reads them.
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def same_origin(request: Request, base_url: str) -> bool:

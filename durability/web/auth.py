@@ -136,8 +136,9 @@ def login_redirect(request: Request) -> Response:
 
 
 def _safe_next(value: str | None) -> str:
-    # Only local paths under /status: never an open redirect.
-    if not value:
+    # Only local paths under /status: never an open redirect, never a control
+    # character (a header cannot carry one; browsers drop tabs and line breaks).
+    if not value or any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
         return "/status"
     parts = urlsplit(value)
     if parts.scheme or parts.netloc or not value.startswith("/status") or "\\" in value:

@@ -131,7 +131,10 @@ def _parse_time(value: Any, where: str) -> datetime:
         raise PayloadError(f"{where}: not an ISO-8601 time: {value[:40]!r}") from error
     if moment.tzinfo is None:
         raise PayloadError(f"{where}: the time must carry a timezone")
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError as error:  # year 1 or 9999 moved past the calendar's end
+        raise PayloadError(f"{where}: out of range: {value[:40]!r}") from error
 
 
 def _text(value: Any, where: str, limit: int = 2000) -> str:
@@ -215,7 +218,12 @@ def record_node_report(store: Store, received: NodeReport, now: datetime) -> boo
         store.execute("DELETE FROM fleet_latest WHERE node = ? AND check_name = ?",
                       (received.node, report.check))
         rows: dict[str, Sequence[Any]] = {}
+        ranks: dict[str, int] = {}
         for result in report.results:
+            # A target named twice keeps its worst result: a later OK never hides it.
+            if ranks.get(result.target, -1) >= result.status.rank:
+                continue
+            ranks[result.target] = result.status.rank
             rows[result.target] = (
                 received.node, report.check, result.target, result.status.name,
                 result.summary, when, seen, json.dumps(result.data, sort_keys=True, default=str),
@@ -237,13 +245,15 @@ def _json(status: int, document: Mapping[str, Any]) -> Response:
 
 def receive_report(request: Request, web: Web) -> Response:
     """POST /fleet/report: check the node's token, then record its report."""
-    from durability.web.accounts import node_digests
+    from durability.web.accounts import node_digests, removed_nodes
 
     try:
         nodes = read_node_tokens(web.config.status.node_tokens_file)
     except ConfigError as error:
         return _json(503, {"error": "; ".join(error.problems)})
-    nodes = {**nodes, **node_digests(web.store())}
+    removed = removed_nodes(web.store())
+    nodes = {**{node: digest for node, digest in nodes.items() if node not in removed},
+             **node_digests(web.store())}
     if not nodes:
         return _json(503, {"error": "no node may report yet (durability nodes add NODE)"})
     header = request.headers.get("Authorization", "")

@@ -197,6 +197,8 @@ def _parse_receipt_time(value: Any) -> datetime:
         moment = parse_time(value)
     except ValueError as error:
         raise ValueError(f"time is not ISO-8601: {value!r}") from error
+    except OverflowError as error:  # year 1 or 9999 moved past the calendar's end
+        raise ValueError(f"time is out of range: {value!r}") from error
     if moment is None:
         raise ValueError("time is empty")
     return moment

@@ -13,7 +13,8 @@ EPILOG = """\
 `add` makes a new random token for the node and prints it once, on standard output;
 only its SHA-256 is kept in the state store. Put the token in the node's
 `schedule.report_token_file` (mode 0600). Adding a node that exists replaces its token
-(the old one stops working); `remove` stops the node's reports at once.
+(the old one stops working); `remove` stops the node's reports at once, also when
+`status.node_tokens_file` still names it.
 
 examples:
   durability nodes add edge-1 > edge-1.token
@@ -50,8 +51,12 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     if problem:
         raise DurabilityError(f"node {args.node!r} refused: {problem}")
     if args.action == "remove":
-        if not accounts.remove_node(ctx.store(), args.node):
+        from durability.web.fleet import read_node_tokens
+
+        in_file = args.node in read_node_tokens(ctx.config().status.node_tokens_file)
+        if not in_file and args.node not in accounts.node_digests(ctx.store()):
             raise DurabilityError(f"no node {args.node!r}")
+        accounts.remove_node(ctx.store(), args.node, ctx.now)
         sys.stdout.write(f"removed node {args.node}; its token is no longer accepted\n")
         return 0
     token = accounts.add_node(ctx.store(), args.node, ctx.now)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from durability.fleet import fleet_payload
 from durability.model import Report, Result, Status
@@ -84,3 +87,71 @@ def test_deep_or_huge_fleet_body_refused_nothing_stored(service: Service, cli: A
     document["report"]["results"][0]["data"] = {"pad": "x" * 3_000_000}
     assert _post(service, token, json.dumps(document).encode()).status == 413
     assert _latest(service) == []
+
+
+def _raw_report(results: list[dict[str, Any]], checked_at: str = "2026-11-25T09:00:00Z",
+                extra: bytes = b"") -> bytes:
+    document = {"schema_version": 1, "node": "edge-1",
+                "report": {"check": "raid", "checked_at": checked_at, "results": results}}
+    return json.dumps(document).encode() + extra
+
+
+def test_a_target_reported_twice_shows_its_worst_status(service: Service, cli: Any) -> None:
+    token = _add_node(service, cli)
+    answer = _post(service, token, _raw_report([
+        {"target": "md0", "status": "CRITICAL", "summary": "degraded: 1 of 2"},
+        {"target": "md0", "status": "OK", "summary": "clean"}]))
+    assert answer.status in (200, 400)
+    assert ("OK", "clean") not in _latest(service)
+    if answer.status == 200:
+        assert _latest(service) == [("CRITICAL", "degraded: 1 of 2")]
+
+
+@pytest.mark.parametrize("when", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_report_time_beyond_the_calendar_400_not_500(
+    service: Service, cli: Any, when: str, caplog: pytest.LogCaptureFixture,
+) -> None:
+    token = _add_node(service, cli)
+    with caplog.at_level(logging.ERROR):
+        answer = _post(service, token, _raw_report(
+            [{"target": "md0", "status": "OK", "summary": "clean"}], when))
+    assert answer.status == 400 and "checked_at" in answer.json()["error"]
+    assert _latest(service) == []
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize("number", [b"NaN", b"Infinity", b"-Infinity"])
+def test_report_with_non_json_numbers_refused(service: Service, cli: Any,
+                                              number: bytes) -> None:
+    token = _add_node(service, cli)
+    body = _raw_report([{"target": "md0", "status": "OK", "summary": "clean",
+                         "data": {"degraded": 12345}}]).replace(b"12345", number)
+    answer = _post(service, token, body)
+    assert answer.status == 400 and "JSON" in answer.json()["error"]
+    assert _latest(service) == []
+
+
+@pytest.mark.parametrize("replaced_first", [False, True])
+def test_removed_node_of_the_tokens_file_stays_refused(
+    write_config: Any, tmp_path: Path, cli: Any, replaced_first: bool,
+) -> None:
+    import hashlib
+
+    from durability.config import load_config
+
+    old_token = "file-token-of-edge-1-" + "k" * 24
+    tokens = tmp_path / "node-tokens"
+    tokens.write_text(f"edge-1:{hashlib.sha256(old_token.encode()).hexdigest()}\n")
+    config_path = write_config(f'[status]\nnode_tokens_file = "{tokens}"\n')
+    world = Service(load_config(str(config_path)), tmp_path, [NOW])
+    world.port = world.start()
+    try:
+        assert _post(world, old_token, _report(NOW, Status.OK, "clean")).status == 200
+        if replaced_first:  # the old token leaked: a new one replaces it
+            assert cli("--config", config_path, "nodes", "add", "edge-1").code == 0
+            assert _post(world, old_token, _report(NOW, Status.OK, "clean")).status == 403
+        removed = cli("--config", config_path, "nodes", "remove", "edge-1")
+        assert removed.code == 0, removed.stderr
+        assert _post(world, old_token, _report(NOW, Status.OK, "clean")).status in (403, 503)
+    finally:
+        world.stop_all()

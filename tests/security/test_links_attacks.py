@@ -170,3 +170,17 @@ def test_link_carries_no_customer_id(service: Service) -> None:
     assert b"c-2" not in raw and b"unsubscribe" not in raw
     assert service.form(path, {"go": "1"}).status == 200
     assert service.customer("c-2").unsubscribed_at is not None
+
+
+@pytest.mark.parametrize("when", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_receipt_time_beyond_the_calendar_400_not_500(
+    service: Service, when: str, caplog: pytest.LogCaptureFixture,
+) -> None:
+    body = json.loads(_receipt("s-1"))
+    body["receipt"]["time"] = when
+    with caplog.at_level(logging.ERROR):
+        answer = service.request("POST", service.link("confirm"), json.dumps(body).encode(),
+                                 {"Content-Type": "application/json"})
+    assert answer.status == 400 and "time" in answer.json()["error"]
+    assert service.customer().confirmed_copies == 0
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

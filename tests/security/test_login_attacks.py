@@ -197,3 +197,17 @@ def test_customer_links_stay_fast_during_a_login_flood(service: Service) -> None
           f"{statistics.median(during) * 1000:.1f} ms during the flood "
           f"(max {max(during) * 1000:.1f} ms, {len(during)} requests; "
           f"{flood_answers.count(429)} of {len(flood_answers)} flood logins answered 429)")
+
+
+@pytest.mark.parametrize("next_url", ["/status\r\nSet-Cookie: x=1", "/status\nX: y",
+                                      "/status\x00", "/status\t//evil.example"])
+def test_login_next_with_control_characters_goes_to_status(
+    service: Service, next_url: str, caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.ERROR):
+        answer = service.form("/status/login",
+                              {"user": "ops", "password": PASSWORD, "next": next_url})
+    assert answer.status == 303 and answer.headers["Location"] == "/status"
+    assert "x=1" not in answer.headers.get_all("Set-Cookie", [""])[0]
+    assert _status(service, cookie_of(answer)) == 200
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
