@@ -49,7 +49,10 @@ def clean_folder(tree: MdTree, out: Path, code: int = 0) -> Path:
     shutil.copyfile(tree.proc / "mdstat", folder / "mdstat")
     (folder / "journal.txt").write_text("")
     (folder / "mdadm-events.txt").write_text("")
-    (folder / "timer.txt").write_text("durability-raid.timer durability-raid.service\n")
+    (folder / "timer.txt").write_text(
+        "Tue 2026-12-01 22:31:41 UTC 4min 18s left Tue 2026-12-01 22:25:38 UTC 1min 44s ago "
+        "durability-raid.timer durability-raid.service\n"
+    )
     (folder / "facts.txt").write_text(
         "unit_result=success\nunit_exit_status=0\nmdmonitor=active\n"
     )
@@ -64,13 +67,18 @@ def test_checker_refuses_members_without_udev_identity(md_tree, tmp_path: Path) 
     assert done.stdout.startswith("FAIL clean: no member with udev serial nodelab-d0")
 
 
-def test_checker_passes_members_with_udev_identity(md_tree, tmp_path: Path) -> None:
-    folder = clean_folder(md_tree("raid1-clean"), tmp_path)
+def give_udev_identity(folder: Path) -> None:
+    """Add the serial and by-id link udev gives the lab's disks to raid.json's members."""
     document = json.loads((folder / "raid.json").read_text())
     for member, serial in zip(document["results"][0]["data"]["members"], ("d0", "d1"), strict=True):
         member["serial"] = f"nodelab-{serial}"
         member["by_id"] = f"/dev/disk/by-id/virtio-nodelab-{serial}"
     (folder / "raid.json").write_text(json.dumps(document))
+
+
+def test_checker_passes_members_with_udev_identity(md_tree, tmp_path: Path) -> None:
+    folder = clean_folder(md_tree("raid1-clean"), tmp_path)
+    give_udev_identity(folder)
     done = verify(tmp_path, "clean")
     assert done.returncode == 0, done.stdout
     assert done.stdout.startswith("PASS clean: md0 OK")
@@ -83,6 +91,17 @@ def test_checker_refuses_a_textfile_that_disagrees(md_tree, tmp_path: Path) -> N
     done = verify(tmp_path, "clean")
     assert done.returncode == 1
     assert "textfile says 2, raid.json says OK" in done.stdout
+
+
+def test_checker_refuses_a_timer_that_never_fired(md_tree, tmp_path: Path) -> None:
+    folder = clean_folder(md_tree("raid1-clean"), tmp_path)
+    give_udev_identity(folder)
+    (folder / "timer.txt").write_text(
+        "n/a n/a n/a n/a durability-raid.timer durability-raid.service\n"
+    )
+    done = verify(tmp_path, "clean")
+    assert done.returncode == 1
+    assert "durability-raid.timer is not active or never fired" in done.stdout
 
 
 def test_checker_reports_a_missing_scenario(tmp_path: Path) -> None:
