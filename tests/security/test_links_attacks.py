@@ -184,3 +184,13 @@ def test_receipt_time_beyond_the_calendar_400_not_500(
     assert answer.status == 400 and "time" in answer.json()["error"]
     assert service.customer().confirmed_copies == 0
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_snooze_link_posted_again_with_other_days_changes_nothing(service: Service) -> None:
+    path = service.link("snooze")
+    assert service.form(path, {"days": "7"}).status == 200
+    until = service.customer().snoozed_until
+    for days in ("30", "14", "30&days=30", "\u0663\u0660"):  # the last: "30" in Arabic digits
+        answer = service.form(path, {"days": days})
+        assert answer.status in (200, 400)
+    assert service.customer().snoozed_until == until
