@@ -86,9 +86,11 @@ class ActiveInstance:
 def active_instance(store: Store) -> ActiveInstance | None:
     """Given a store, return the instance holding the service lease, or None if none ever did.
 
-    Read-only; an expired lease is returned with `alive` False.
+    Reads only (nothing is created: a store where no service ever ran gives None); an
+    expired lease is returned with `alive` False.
     """
-    migrate(store)
+    if not store.is_current("service_lease", MIGRATIONS):
+        return None
     row = store.query_one(
         "SELECT instance_name, host, pid, epoch, acquired, renewed, expires - "
         f"{_NOW[store.dialect]} FROM service_lease WHERE name = ? AND holder <> ''",

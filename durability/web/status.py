@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from durability.config import Config
     from durability.remind.state import CustomerPage, CustomerSummary
     from durability.restore.history import RestoreRun
+    from durability.service.lease import ActiveInstance
     from durability.snapshots.history import AgeSeries, SourceRun
     from durability.state.store import Store
     from durability.web.app import Web
@@ -126,6 +127,8 @@ class StatusData:
     state: str = ""
     notes: tuple[str, ...] = ()
     snapshots_silent: frozenset[str] = frozenset()
+    # The service instance holding the lease (None: no service ever ran on this store).
+    service: ActiveInstance | None = None
     # Times already written out while rendering this page (many repeat).
     memo: dict[datetime, str] = field(default_factory=dict, compare=False, repr=False)
 
@@ -272,6 +275,7 @@ def gather_status(store: Store, config: Config, now: datetime, page: int = 1,
     """
     from durability.remind.state import CATEGORIES, CustomerPage, customer_summary
     from durability.restore import history as restore_history
+    from durability.service.lease import active_instance
     from durability.snapshots import history as snapshot_history
 
     settings = config.status
@@ -333,6 +337,7 @@ def gather_status(store: Store, config: Config, now: datetime, page: int = 1,
                                   source_seen.get(placed[1])))
     problems = _problems(nodes, latest, restores, customers, SEVERITY_STATUS[severity],
                          affected, now, settings.chart_days, silent)
+    service = _read("service lease", notes, lambda: active_instance(store))
     rto = next((r.rto_target_seconds for r in reversed(restores)
                 if r.rto_target_seconds is not None), None) or config.restore.rto_target
     return StatusData(
@@ -340,7 +345,7 @@ def gather_status(store: Store, config: Config, now: datetime, page: int = 1,
         snapshot_latest=latest, restores=tuple(restores), rto_target=rto,
         customers=customers, lines=tuple(lines), problems=tuple(problems),
         chart_days=settings.chart_days, no_copy_severity=severity, query=query, state=state,
-        notes=tuple(notes), snapshots_silent=silent,
+        notes=tuple(notes), snapshots_silent=silent, service=service,
     )
 
 
@@ -700,6 +705,16 @@ def _customers_section(data: StatusData) -> str:
             f'<ul class="counts">{counts}</ul>{form}{found}{table}{_pager(data)}</section>')
 
 
+def _service_text(service: ActiveInstance | None) -> str:
+    if service is None:
+        return ""
+    who = f"{escape(service.instance_name)} on {escape(service.host)}"
+    if service.alive:
+        return f"; active service: {who}"
+    return (f'; <strong>no active service</strong> (the lease of {who} expired '
+            f"{_age_text(-service.expires_in)} ago)")
+
+
 def render_status_page(data: StatusData, user: str) -> str:
     """Given what the status page shows and who is looking, return the HTML page."""
     notes = "".join(f'<p class="note" role="status">{escape(note)}</p>' for note in data.notes)
@@ -716,7 +731,7 @@ def render_status_page(data: StatusData, user: str) -> str:
         f'<form method="post" action="/status/logout"><span>{escape(user)}</span> '
         '<button type="submit">Sign out</button></form></header>'
         f'<main><p class="muted">As of {data.now.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC, '
-        f"on {escape(data.node_name)}</p>{notes}"
+        f"on {escape(data.node_name)}{_service_text(data.service)}</p>{notes}"
         f"{_overall_section(data)}{panels}{_customers_section(data)}</main></body></html>\n"
     )
 

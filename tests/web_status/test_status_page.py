@@ -445,3 +445,21 @@ def test_show_status_snapshot_source_not_checked_in_time_is_unknown(
     row = snapshots[snapshots.index("<td data-label=\"Source\">s3-backups"):]
     row = row[:row.index("</tr>")]
     assert "s-UNKNOWN" in row and "silent: not checked in time" in row
+
+
+@pytest.mark.state
+def test_show_status_names_the_active_service_instance(status_world: StatusWorld) -> None:
+    from durability.service.lease import Lease
+
+    status_world.login()
+    assert "active service" not in page(status_world)  # no service ever ran here
+    lease = Lease(status_world.store, "alpha", ttl=30, force=True)
+    assert lease.try_acquire()
+    try:
+        html = page(status_world)
+        assert "active service: alpha on " in html
+        assert "no active service" not in html
+    finally:
+        lease.release()
+    html = page(status_world)
+    assert "no active service" in html and "the lease of alpha on " in html
