@@ -54,6 +54,20 @@ class Repo:
         pack.write_bytes(bytes(body))
 
 
+# The restic versions every restore test runs on: Debian 12's and Debian 13's.
+RESTIC_BINARIES = {"0.14": "/usr/bin/restic", "0.18": "/opt/restic-0.18/restic"}
+
+
+@pytest.fixture(params=sorted(RESTIC_BINARIES))
+def restic_bin(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Return one restic binary, its folder first on PATH for this test."""
+    path = RESTIC_BINARIES[request.param]
+    if not os.access(path, os.X_OK):
+        pytest.skip(f"restic {request.param} is not installed at {path}")
+    monkeypatch.setenv("PATH", os.path.dirname(path) + os.pathsep + os.environ.get("PATH", ""))
+    return path
+
+
 def _copy(template: Repo, folder: Path) -> Repo:
     path = folder / "repo"
     shutil.copytree(template.path, path)
@@ -61,12 +75,24 @@ def _copy(template: Repo, folder: Path) -> Repo:
 
 
 @pytest.fixture(scope="session")
-def small_template(tmp_path_factory: pytest.TempPathFactory) -> Repo:
-    """A repository of ~1.5 MiB of example data, built once per session."""
-    root = tmp_path_factory.mktemp("restic-small")
-    demo = build_demo_repository(str(root / "repo"), str(root / "password"))
-    return Repo(Path(demo.repository), Path(demo.password_file), Path(demo.data_dir),
-                demo.snapshot_id)
+def _templates(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Repo]:
+    """Repositories built once per session and restic binary, by (kind, binary)."""
+    return {}
+
+
+@pytest.fixture
+def small_template(
+    restic_bin: str, _templates: dict[tuple[str, str], Repo],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Repo:
+    """A repository of ~1.5 MiB of example data, written by the restic under test."""
+    key = ("small", restic_bin)
+    if key not in _templates:
+        root = tmp_path_factory.mktemp("restic-small")
+        demo = build_demo_repository(str(root / "repo"), str(root / "password"), restic=restic_bin)
+        _templates[key] = Repo(Path(demo.repository), Path(demo.password_file),
+                               Path(demo.data_dir), demo.snapshot_id)
+    return _templates[key]
 
 
 @pytest.fixture
@@ -75,16 +101,25 @@ def small_repo(small_template: Repo, tmp_path: Path) -> Repo:
     return _copy(small_template, tmp_path)
 
 
-@pytest.fixture(scope="session")
-def large_template(tmp_path_factory: pytest.TempPathFactory) -> Repo:
+@pytest.fixture
+def large_template(
+    restic_bin: str, _templates: dict[tuple[str, str], Repo],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Repo:
     """A repository of ~96 MiB of random data, for restores that take a while."""
-    root = tmp_path_factory.mktemp("restic-large")
-    data = root / "data"
-    data.mkdir()
-    for number in range(12):
-        (data / f"blob{number:02d}.bin").write_bytes(os.urandom(8 * 1024 * 1024))
-    demo = build_demo_repository(str(root / "repo"), str(root / "password"), str(data))
-    return Repo(Path(demo.repository), Path(demo.password_file), data, demo.snapshot_id)
+    key = ("large", restic_bin)
+    if key not in _templates:
+        root = tmp_path_factory.mktemp("restic-large")
+        data = root / "data"
+        data.mkdir()
+        for number in range(12):
+            (data / f"blob{number:02d}.bin").write_bytes(os.urandom(8 * 1024 * 1024))
+        demo = build_demo_repository(
+            str(root / "repo"), str(root / "password"), str(data), restic=restic_bin
+        )
+        _templates[key] = Repo(Path(demo.repository), Path(demo.password_file), data,
+                               demo.snapshot_id)
+    return _templates[key]
 
 
 @pytest.fixture
