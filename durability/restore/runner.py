@@ -14,7 +14,7 @@ import random
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -31,11 +31,10 @@ from durability.restore.outcome import Outcome, PhaseTimer
 from durability.restore.progress import Progress, QuietProgress
 from durability.restore.verify import (
     Mismatch,
+    compare_live,
     compare_tree,
     coverage_of,
     find_live_files,
-    hash_files,
-    judge_live,
     keeps_xattrs,
     match_restored,
     walk_tree,
@@ -75,7 +74,6 @@ class Facts:
     """The facts of a test as they come in (frozen into an `Outcome` at the end)."""
 
     outcome: Outcome
-    restored_hashes: dict[bytes, str] = field(default_factory=dict)
 
     def update(self, **changes: object) -> None:
         """Record more facts."""
@@ -302,11 +300,7 @@ def _restic_phases(
     # while restic works.
     live = find_live_files(expected_files, options.live_root)
     stop_hashing = threading.Event()
-    with ThreadPoolExecutor(max_workers=2) as background:
-        live_hashes = background.submit(
-            hash_files, [path for _node, path in live.unchanged], options.hash_workers,
-            None, stop_hashing,
-        )
+    with ThreadPoolExecutor(max_workers=1) as background:
         tree_future = None
         if use_trees and trees is None and tree_root is not None:
             tree_future = background.submit(
@@ -338,7 +332,7 @@ def _restic_phases(
                     trees = tree_future.result()
                 expected = trees
         except BaseException:
-            # Stopping (a failure, SIGTERM): do not wait for the live files' hashes.
+            # Stopping (a failure, SIGTERM): read no further trees.
             stop_hashing.set()
             raise
         with timer.phase("verify"):
@@ -351,9 +345,13 @@ def _restic_phases(
                 owner=os.geteuid() == 0, xattrs=xattrs, inexact=inexact,
             )
             facts.update(verified=coverage.verified, not_verified=coverage.not_verified)
-            _verify(scratch, expected, bool(options.sample), options, progress, facts,
-                    owner=os.geteuid() == 0, xattrs=xattrs)
-            comparison = judge_live(live, live_hashes.result(), facts.restored_hashes)
+            restored = _verify(
+                scratch, expected, bool(options.sample), facts,
+                owner=os.geteuid() == 0, xattrs=xattrs,
+            )
+            total = sum(node.size for node, _path in live.unchanged if node.path in restored)
+            with progress.phase("verify", total) as advance:
+                comparison = compare_live(live, restored, options.hash_workers, advance)
             facts.update(
                 mismatches=tuple(
                     sorted((*facts.outcome.mismatches, *comparison.mismatches),
@@ -418,44 +416,38 @@ def _verify(
     scratch: scratch_mod.Scratch,
     expected: Sequence[Node],
     sample: bool,
-    options: Options,
-    progress: Progress,
     facts: Facts,
     *,
     owner: bool,
     xattrs: bool,
-) -> None:
+) -> dict[bytes, bytes]:
+    """Compare the restored tree with the snapshot; return {snapshot path: restored file}.
+
+    The content of each file was read back and checked against the snapshot's blob
+    hashes by `restic restore --verify`; this compares everything else.
+    """
     restored = walk_tree(scratch.tree)
     mismatches = compare_tree(
         expected, restored, allow_extra_dirs=sample, owner=owner,
         root=scratch.tree if xattrs else None,
     )
     pairs, _missing, _extra = match_restored(expected, restored)
-    files = [
-        (node, path) for node, path in pairs
-        if node.type == "file" and restored[path].type == "file"
-    ]
-    total = sum(restored[path].size for _node, path in files)
     tree = os.fsencode(scratch.tree)
-    with progress.phase("verify", total) as advance:
-        hashed = hash_files(
-            [tree + path for _node, path in files],
-            workers=options.hash_workers,
-            progress=advance,
-        )
-    hashes: dict[bytes, str] = {}
-    for (node, path), item in zip(files, hashed, strict=True):
-        if item.sha256 is None:
-            mismatches.append(Mismatch(path, f"read error: {item.error}"))
-        else:
-            hashes[node.path] = item.sha256
-    facts.restored_hashes = hashes
+    files = {
+        node.path: tree + path for node, path in pairs
+        if node.type == "file" and restored[path].type == "file"
+        and restored[path].size == node.size
+    }
+    total = sum(restored[path].size for node, path in pairs if node.path in files)
     facts.update(
-        files_restored=len(files),
+        files_restored=sum(
+            1 for node, path in pairs if node.type == "file" and restored[path].type == "file"
+        ),
         bytes_restored=total,
-        files_verified=len(hashes),
+        files_verified=len(files),
         mismatches=tuple(sorted(mismatches, key=lambda m: m.path)),
     )
+    return files
 
 
 def cleanup_scratch(

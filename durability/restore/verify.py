@@ -1,8 +1,11 @@
-"""Verification of a restored tree: structure against the snapshot, content by hash.
+"""Verification of a restored tree against the snapshot, and against the live files.
 
-`compare_tree` is pure (expected nodes and the walked tree in, mismatches out);
-`walk_tree` and `hash_files` do the I/O. Hashing reads each file once with a large
-buffer; several files are hashed at once because hashlib releases the GIL.
+`compare_tree` is pure apart from extended attributes (expected nodes and the walked
+tree in, mismatches out); `walk_tree` reads the restored tree as bytes. The content of
+restored files is checked by `restic restore --verify` against the snapshot's blob
+hashes; `compare_live` compares restored files with live files of the same size and
+mtime byte for byte, several at a time (reads release the GIL). `hash_files` hashes
+files (S3 objects, archive members).
 """
 
 from __future__ import annotations
@@ -450,26 +453,70 @@ def find_live_files(nodes: Sequence[Node], live_root: str | bytes = "/") -> Live
     return LiveFiles(tuple(unchanged), tuple(changed))
 
 
-def judge_live(
-    live: LiveFiles, live_hashes: Sequence[Hashed], restored_hashes: Mapping[bytes, str]
-) -> LiveComparison:
-    """Given unchanged live files, their hashes and the restored hashes, compare them.
+def same_content(
+    left: bytes, right: bytes, chunk: int = CHUNK, cancel: threading.Event | None = None
+) -> str | None:
+    """Given two files, return None if their content is identical, else what differs.
 
-    `restored_hashes` is keyed by path in the snapshot. A live file with the
-    snapshot's size and mtime but other content is a mismatch.
+    Both are read once, a chunk at a time; no hash is needed to compare two copies.
+    Raise OSError if one cannot be read, Cancelled if `cancel` is set meanwhile.
     """
+    with open(left, "rb", buffering=0) as one, open(right, "rb", buffering=0) as two:
+        offset = 0
+        while True:
+            if cancel is not None and cancel.is_set():
+                raise Cancelled(display(left))
+            a, b = one.read(chunk), two.read(chunk)
+            if a != b:
+                return f"content differs from byte {offset}" if a and b else "length differs"
+            if not a:
+                return None
+            offset += len(a)
+
+
+def compare_live(
+    live: LiveFiles,
+    restored: Mapping[bytes, bytes],
+    workers: int = 0,
+    progress: Callable[[int], None] | None = None,
+) -> LiveComparison:
+    """Given unchanged live files and {snapshot path: restored file}, compare their content.
+
+    A live file with the snapshot's size and mtime but other content is a mismatch; a
+    read error of the restored copy is one too (a live file that cannot be read is not
+    compared). Files are compared several at a time.
+    """
+    todo = [(node, path) for node, path in live.unchanged if node.path in restored]
+
+    def one(item: tuple[Node, bytes]) -> tuple[Node, str | None, str | None]:
+        node, path = item
+        try:
+            os.stat(path)
+        except OSError:
+            return node, None, "live-unreadable"
+        try:
+            return node, same_content(restored[node.path], path), None
+        except OSError as error:
+            return node, None, error.strerror or str(error)
+
     compared = identical = 0
     mismatches: list[Mismatch] = []
-    for (node, _path), item in zip(live.unchanged, live_hashes, strict=True):
-        restored = restored_hashes.get(node.path)
-        if item.sha256 is None or restored is None:
-            continue
-        compared += 1
-        if item.sha256 == restored:
-            identical += 1
-        else:
-            mismatches.append(
-                Mismatch(node.path, "content differs from the live file of same size and mtime")
-            )
-    changed = tuple(p for p in live.changed if p in restored_hashes)
+    count = workers or min(8, os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=max(1, count)) as pool:
+        for node, difference, error in pool.map(one, todo):
+            if progress:
+                progress(node.size)
+            if error == "live-unreadable":
+                continue
+            if error is not None:
+                mismatches.append(Mismatch(node.path, f"read error: {error}"))
+                continue
+            compared += 1
+            if difference is None:
+                identical += 1
+            else:
+                mismatches.append(
+                    Mismatch(node.path, "content differs from the live file of same size and mtime")
+                )
+    changed = tuple(p for p in live.changed if p in restored)
     return LiveComparison(compared, identical, changed, tuple(mismatches))
