@@ -261,6 +261,41 @@ def _lines(text: str | Iterable[str]) -> Iterator[str]:
     return iter(io.StringIO(text)) if isinstance(text, str) else iter(text)
 
 
+def parse_ls_line(line: str, number: int) -> LsSnapshot | Node | None:
+    """Given one line of `restic ls --json` output and its number, return what it holds.
+
+    A blank line gives None. Raise ParseError naming the line if it is not a snapshot
+    or node object.
+    """
+    if not line.strip():
+        return None
+    try:
+        item = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise ParseError("restic ls: not JSON", line=number, text=line) from error
+    if not isinstance(item, dict):
+        raise ParseError("restic ls: not a JSON object", line=number, text=line)
+    kind = item.get("struct_type")
+    try:
+        if kind == "snapshot":
+            when = item.get("time")
+            return LsSnapshot(
+                id=str(item["id"]),
+                time=parse_time(str(when)) if when else None,
+                tree=str(item["tree"]) if item.get("tree") else None,
+                paths=tuple(str(p) for p in item.get("paths") or ()),
+            )
+        if kind not in ("node", None):
+            raise ValueError(f"unknown struct_type {kind!r}")
+        path = item.get("path")
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise ValueError("node without an absolute path")
+        item.pop("linktarget_raw", None)
+        return _node(item, path.encode("utf-8"), exact="\ufffd" not in path)
+    except (KeyError, ValueError, binascii.Error) as error:
+        raise ParseError(f"restic ls: {error}", line=number, text=line) from error
+
+
 def iter_ls(text: str | Iterable[str]) -> Iterator[LsSnapshot | Node]:
     """Given `restic ls --json` output (text or lines), yield its snapshot line and nodes.
 
@@ -268,34 +303,33 @@ def iter_ls(text: str | Iterable[str]) -> Iterator[LsSnapshot | Node]:
     ParseError naming the line if one is not a snapshot or node object.
     """
     for number, line in enumerate(_lines(text), start=1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise ParseError("restic ls: not JSON", line=number, text=line) from error
-        if not isinstance(item, dict):
-            raise ParseError("restic ls: not a JSON object", line=number, text=line)
-        kind = item.get("struct_type")
-        try:
-            if kind == "snapshot":
-                when = item.get("time")
-                yield LsSnapshot(
-                    id=str(item["id"]),
-                    time=parse_time(str(when)) if when else None,
-                    tree=str(item["tree"]) if item.get("tree") else None,
-                    paths=tuple(str(p) for p in item.get("paths") or ()),
-                )
-                continue
-            if kind not in ("node", None):
-                raise ValueError(f"unknown struct_type {kind!r}")
-            path = item.get("path")
-            if not isinstance(path, str) or not path.startswith("/"):
-                raise ValueError("node without an absolute path")
-            item.pop("linktarget_raw", None)
-            yield _node(item, path.encode("utf-8"), exact="\ufffd" not in path)
-        except (KeyError, ValueError, binascii.Error) as error:
-            raise ParseError(f"restic ls: {error}", line=number, text=line) from error
+        entry = parse_ls_line(line, number)
+        if entry is not None:
+            yield entry
+
+
+class LsCollector:
+    """Builds a `Listing` from `restic ls --json` lines fed one at a time (streamed)."""
+
+    def __init__(self) -> None:
+        self.snapshot: LsSnapshot | None = None
+        self.nodes: list[Node] = []
+        self._number = 0
+
+    def feed(self, line: str) -> None:
+        """Parse one more line. Raise ParseError naming it if it is not what restic prints."""
+        self._number += 1
+        entry = parse_ls_line(line, self._number)
+        if isinstance(entry, LsSnapshot):
+            if self.snapshot is not None or self.nodes:
+                raise ParseError("restic ls: a second snapshot line", line=self._number)
+            self.snapshot = entry
+        elif entry is not None:
+            self.nodes.append(entry)
+
+    def listing(self) -> Listing:
+        """Return what was fed so far."""
+        return Listing(self.snapshot, tuple(self.nodes))
 
 
 def parse_ls(text: str | Iterable[str]) -> Listing:
@@ -303,16 +337,10 @@ def parse_ls(text: str | Iterable[str]) -> Listing:
 
     Raise ParseError naming the line if one is not what restic prints.
     """
-    snapshot: LsSnapshot | None = None
-    nodes: list[Node] = []
-    for entry in iter_ls(text):
-        if isinstance(entry, LsSnapshot):
-            if snapshot is not None or nodes:
-                raise ParseError("restic ls: a second snapshot line")
-            snapshot = entry
-        else:
-            nodes.append(entry)
-    return Listing(snapshot, tuple(nodes))
+    collector = LsCollector()
+    for line in _lines(text):
+        collector.feed(line)
+    return collector.listing()
 
 
 def parse_tree(text: str, folder: bytes) -> list[Node]:

@@ -20,7 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from durability import resticls
-from durability.errors import ParseError
+from durability.errors import CommandError, ParseError
+from durability.execute import run_lines
 from durability.restic import Restic, ResticError, ResticSnapshot, parse_snapshots
 from durability.resticls import Listing, Node
 from durability.restore import resticops as ops
@@ -115,6 +116,27 @@ def _tree_unreadable(failure: ops.ResticFailure, what: str) -> ops.ResticFailure
     return ops.ResticFailure(f"{what} cannot be read: {reason}", ops.KIND_DATA, failure.stderr)
 
 
+def _listing(repo: Restic, which: str) -> Listing:
+    """Run `restic ls --json WHICH`, parsing its lines as they come (never held whole)."""
+    collector = resticls.LsCollector()
+    args = ["ls", "--json", which]
+    try:
+        done = run_lines(
+            repo.argv(args, no_lock=True), collector.feed, env=repo.env(),
+            timeout=repo.timeout, secrets=repo.secrets(),
+        )
+    except CommandError as error:
+        raise ops.ResticFailure(f"restic: {error}", ops.KIND_OTHER) from error
+    except ParseError as error:
+        raise ops.ResticFailure(str(error), ops.KIND_OTHER) from error
+    if done.returncode != 0:
+        raise ops.ResticFailure(
+            f"restic ls: {ops.failure_line(done.stderr)}",
+            ops.classify(done.stderr, done.returncode), done.stderr,
+        )
+    return collector.listing()
+
+
 def list_nodes(repo: Restic, snapshot_id: str) -> Listing:
     """Given a snapshot, return `restic ls --json` of it, parsed.
 
@@ -122,13 +144,9 @@ def list_nodes(repo: Restic, snapshot_id: str) -> Listing:
     snapshot's trees) or its output is not a listing of that snapshot.
     """
     try:
-        done = ops.call(repo, ["ls", "--json", snapshot_id], no_lock=True)
+        listing = _listing(repo, snapshot_id)
     except ops.ResticFailure as failure:
         raise _tree_unreadable(failure, f"the tree of snapshot {snapshot_id[:8]}") from failure
-    try:
-        listing = resticls.parse_ls(done.stdout)
-    except ParseError as error:
-        raise ops.ResticFailure(str(error), ops.KIND_OTHER) from error
     if listing.snapshot is not None and listing.snapshot.id != snapshot_id:
         raise ops.ResticFailure(
             f"restic ls listed snapshot {listing.snapshot.id[:8]}, not {snapshot_id[:8]}",
@@ -234,8 +252,4 @@ def list_nodes_of(repo: Restic, which: str) -> Listing:
     The caller checks the snapshot line names the snapshot it chose. Raise
     ResticFailure if restic fails or the output is not a listing.
     """
-    done = ops.call(repo, ["ls", "--json", which], no_lock=True)
-    try:
-        return resticls.parse_ls(done.stdout)
-    except ParseError as error:
-        raise ops.ResticFailure(str(error), ops.KIND_OTHER) from error
+    return _listing(repo, which)

@@ -349,9 +349,11 @@ def _restic_phases(
                 scratch, expected, bool(options.sample), facts,
                 owner=os.geteuid() == 0, xattrs=xattrs,
             )
-            total = sum(node.size for node, _path in live.unchanged if node.path in restored)
+            total = sum(node.size for node in live.unchanged if node.path in restored)
             with progress.phase("verify", total) as advance:
-                comparison = compare_live(live, restored, options.hash_workers, advance)
+                comparison = compare_live(
+                    live, restored, scratch.tree, options.hash_workers, advance
+                )
             facts.update(
                 mismatches=tuple(
                     sorted((*facts.outcome.mismatches, *comparison.mismatches),
@@ -421,20 +423,20 @@ def _verify(
     owner: bool,
     xattrs: bool,
 ) -> dict[bytes, bytes]:
-    """Compare the restored tree with the snapshot; return {snapshot path: restored file}.
+    """Compare the restored tree with the snapshot; return {snapshot path: restored path}.
 
     The content of each file was read back and checked against the snapshot's blob
     hashes by `restic restore --verify`; this compares everything else.
     """
     restored = walk_tree(scratch.tree)
+    matched = match_restored(expected, restored)
     mismatches = compare_tree(
         expected, restored, allow_extra_dirs=sample, owner=owner,
-        root=scratch.tree if xattrs else None,
+        root=scratch.tree if xattrs else None, matched=matched,
     )
-    pairs, _missing, _extra = match_restored(expected, restored)
-    tree = os.fsencode(scratch.tree)
+    pairs = matched[0]
     files = {
-        node.path: tree + path for node, path in pairs
+        node.path: path for node, path in pairs
         if node.type == "file" and restored[path].type == "file"
         and restored[path].size == node.size
     }

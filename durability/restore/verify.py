@@ -239,6 +239,7 @@ def compare_tree(
     allow_extra_dirs: bool = False,
     owner: bool = False,
     root: str | bytes | None = None,
+    matched: tuple[list[tuple[Node, bytes]], list[Node], list[bytes]] | None = None,
 ) -> list[Mismatch]:
     """Given the snapshot's nodes and the restored entries, return what differs.
 
@@ -248,9 +249,10 @@ def compare_tree(
     snapshot holds that came back apart (or the reverse), owners (with `owner`, when run
     as root) and extended attributes (when the nodes carry them and `root`, the restored
     folder, is given). A property a node does not carry (None) is not compared.
+    `matched` is `match_restored` of the same, when the caller has it already.
     """
     mismatches: list[Mismatch] = []
-    pairs, missing, extra = match_restored(expected, restored)
+    pairs, missing, extra = matched or match_restored(expected, restored)
     mismatches.extend(Mismatch(node.path, f"missing ({node.type} expected)") for node in missing)
     base = os.fsencode(root).rstrip(b"/") if root is not None else None
     groups: dict[tuple[int | None, int], list[bytes]] = {}
@@ -418,9 +420,13 @@ class LiveComparison:
 
 @dataclass(frozen=True)
 class LiveFiles:
-    """Live files of this host that match the snapshot's size and mtime, and those that don't."""
+    """Live files of this host that match the snapshot's size and mtime, and those that don't.
 
-    unchanged: tuple[tuple[Node, bytes], ...]
+    The live copy of a node is `root` + its path.
+    """
+
+    root: bytes
+    unchanged: tuple[Node, ...]
     changed: tuple[bytes, ...]
 
 
@@ -430,15 +436,14 @@ def find_live_files(nodes: Sequence[Node], live_root: str | bytes = "/") -> Live
     Files absent on this host, not regular files there, or listed with replaced bytes
     in their name (no exact path to look at) are in neither list.
     """
-    unchanged: list[tuple[Node, bytes]] = []
+    unchanged: list[Node] = []
     changed: list[bytes] = []
-    root = os.fsencode(live_root)
+    root = os.fsencode(live_root).rstrip(b"/")
     for node in nodes:
         if node.type != "file" or not node.exact:
             continue
-        live = os.path.join(root, node.path.lstrip(b"/"))
         try:
-            info = os.lstat(live)
+            info = os.lstat(root + node.path)
         except OSError:
             continue
         if not stat.S_ISREG(info.st_mode):
@@ -447,10 +452,10 @@ def find_live_files(nodes: Sequence[Node], live_root: str | bytes = "/") -> Live
             node.mtime_ns is not None and abs(info.st_mtime_ns - node.mtime_ns) < 1_000_000
         )
         if same:
-            unchanged.append((node, live))
+            unchanged.append(node)
         else:
             changed.append(node.path)
-    return LiveFiles(tuple(unchanged), tuple(changed))
+    return LiveFiles(root, tuple(unchanged), tuple(changed))
 
 
 def same_content(
@@ -477,46 +482,50 @@ def same_content(
 def compare_live(
     live: LiveFiles,
     restored: Mapping[bytes, bytes],
+    restored_root: str | bytes,
     workers: int = 0,
     progress: Callable[[int], None] | None = None,
 ) -> LiveComparison:
-    """Given unchanged live files and {snapshot path: restored file}, compare their content.
+    """Given unchanged live files and {snapshot path: restored path}, compare their content.
 
-    A live file with the snapshot's size and mtime but other content is a mismatch; a
-    read error of the restored copy is one too (a live file that cannot be read is not
-    compared). Files are compared several at a time.
+    Restored paths are relative to `restored_root`. A live file with the snapshot's
+    size and mtime but other content is a mismatch; a read error of the restored copy
+    is one too (a live file that cannot be read is not compared). Files are compared
+    several at a time, a bounded batch at once (memory stays flat with many files).
     """
-    todo = [(node, path) for node, path in live.unchanged if node.path in restored]
+    base = os.fsencode(restored_root).rstrip(b"/")
 
-    def one(item: tuple[Node, bytes]) -> tuple[Node, str | None, str | None]:
-        node, path = item
+    def one(node: Node) -> tuple[Node, str | None, str | None]:
+        path = live.root + node.path
         try:
             os.stat(path)
         except OSError:
             return node, None, "live-unreadable"
         try:
-            return node, same_content(restored[node.path], path), None
+            return node, same_content(base + restored[node.path], path), None
         except OSError as error:
             return node, None, error.strerror or str(error)
 
     compared = identical = 0
     mismatches: list[Mismatch] = []
-    count = workers or min(8, os.cpu_count() or 1)
-    with ThreadPoolExecutor(max_workers=max(1, count)) as pool:
-        for node, difference, error in pool.map(one, todo):
-            if progress:
-                progress(node.size)
-            if error == "live-unreadable":
-                continue
-            if error is not None:
-                mismatches.append(Mismatch(node.path, f"read error: {error}"))
-                continue
-            compared += 1
-            if difference is None:
-                identical += 1
-            else:
-                mismatches.append(
-                    Mismatch(node.path, "content differs from the live file of same size and mtime")
-                )
+    count = max(1, workers or min(8, os.cpu_count() or 1))
+    todo = [node for node in live.unchanged if node.path in restored]
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        for start in range(0, len(todo), 256):
+            for node, difference, error in pool.map(one, todo[start:start + 256]):
+                if progress:
+                    progress(node.size)
+                if error == "live-unreadable":
+                    continue
+                if error is not None:
+                    mismatches.append(Mismatch(node.path, f"read error: {error}"))
+                    continue
+                compared += 1
+                if difference is None:
+                    identical += 1
+                else:
+                    mismatches.append(Mismatch(
+                        node.path, "content differs from the live file of same size and mtime"
+                    ))
     changed = tuple(p for p in live.changed if p in restored)
     return LiveComparison(compared, identical, changed, tuple(mismatches))
