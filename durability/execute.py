@@ -283,3 +283,41 @@ def supervise(
         stopped=stopped,
         seconds=time.monotonic() - started,
     )
+
+
+def run_lines(
+    argv: Sequence[str],
+    on_line: Callable[[str], None],
+    *,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+    secrets: Sequence[str] = (),
+) -> Completed:
+    """Run a command under `supervise`, handing each line of its stdout to `on_line`.
+
+    For listings too large to hold twice (restic ls of millions of files): stdout is
+    not kept (`Completed.stdout` is empty); stderr is, masked. If `on_line` raises, the
+    command is killed (with its process group) and the error propagates. Raise
+    CommandError if the program is missing or runs past `timeout` (it is killed).
+    """
+    failure: list[BaseException] = []
+
+    class Lines(Watch):
+        def stdout_line(self, line: str) -> None:
+            if failure:
+                return
+            try:
+                on_line(line)
+            except BaseException as error:  # handed to the caller below
+                failure.append(error)
+
+        def give_up(self, now: float) -> str | None:
+            return "its output could not be read" if failure else None
+
+    done = supervise(argv, env=env, timeout=timeout, secrets=secrets, watch=Lines(),
+                     keep_stdout=False)
+    if failure:
+        raise failure[0]
+    if done.stopped:
+        raise CommandError(f"{mask(shlex.join(argv), secrets)}: {done.stopped}")
+    return Completed(tuple(argv), done.returncode, "", done.stderr)

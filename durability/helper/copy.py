@@ -307,10 +307,14 @@ def _copy_pinned(
             "disk {disk}: verification failed, the new copy cannot be listed ({error})").format(
                 disk=name, error=error)) from error
     # restic 0.14 reports a short id; the receipt carries the full one.
-    summary = replace(
-        summary, snapshot_id=parse_ls_snapshot_id(listing.stdout) or summary.snapshot_id
-    )
-    files = parse_ls_files(listing.stdout)
+    try:
+        full_id = parse_ls_snapshot_id(listing.stdout)
+        files = parse_ls_files(listing.stdout)
+    except ParseError as error:
+        raise VerifyError(
+            f"disk {name}: verification failed, the new copy's listing cannot be read ({error})"
+        ) from error
+    summary = replace(summary, snapshot_id=full_id or summary.snapshot_id)
     _require_mounted(disk, options, name)
     record = replace(record, last_copy_at=isoformat(now), last_snapshot_id=summary.snapshot_id)
 

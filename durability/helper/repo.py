@@ -15,9 +15,10 @@ import os
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
+from durability import resticls
 from durability.helper.folder import HelperError
 from durability.helper.i18n import _, format_bytes
 from durability.restic import (
@@ -27,7 +28,6 @@ from durability.restic import (
     WRONG_PASSWORD,
     Restic,
     ResticError,
-    parse_time,
 )
 
 TAG = "durability-helper"
@@ -75,6 +75,8 @@ class FileNode:
     path: str
     size: int
     mtime: datetime | None
+    # False when restic's listing replaced bytes of the name that are not UTF-8.
+    exact: bool = True
 
 
 def parse_backup_summary(text: str) -> BackupSummary:
@@ -101,50 +103,36 @@ def parse_backup_summary(text: str) -> BackupSummary:
 
 
 def parse_ls_files(text: str) -> list[FileNode]:
-    """Given `restic ls --json SNAPSHOT` output, return its regular files."""
+    """Given `restic ls --json SNAPSHOT` output, return its regular files.
+
+    Raise ParseError naming the line if a line is not what restic prints.
+    """
     files = []
-    for line in text.splitlines():
-        line = line.strip()
-        if not line.startswith("{"):
-            continue
-        try:
-            node = json.loads(line)
-        except ValueError:
-            continue
-        if not isinstance(node, dict) or node.get("struct_type") != "node":
-            continue
-        if node.get("type") != "file":
-            continue
-        mtime = None
-        if node.get("mtime"):
-            try:
-                mtime = parse_time(str(node["mtime"]))
-            except ValueError:
-                mtime = None
-        files.append(FileNode(str(node["path"]), int(node.get("size", 0)), mtime))
+    for entry in resticls.iter_ls(text):
+        if isinstance(entry, resticls.Node) and entry.type == "file":
+            mtime = (
+                datetime.fromtimestamp(entry.mtime_ns / 1e9, UTC)
+                if entry.mtime_ns is not None else None
+            )
+            files.append(FileNode(os.fsdecode(entry.path), entry.size, mtime, entry.exact))
     return files
 
 
 def parse_ls_snapshot_id(text: str) -> str | None:
-    """Given `restic ls --json SNAPSHOT` output, return the snapshot's full id, if shown."""
-    for line in text.splitlines():
-        line = line.strip()
-        if not line.startswith("{"):
-            continue
-        try:
-            head = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(head, dict) and head.get("struct_type") == "snapshot" and head.get("id"):
-            return str(head["id"])
-    return None
+    """Given `restic ls --json SNAPSHOT` output, return the snapshot's full id, if shown.
+
+    Raise ParseError naming the line if a line is not what restic prints.
+    """
+    listing = resticls.parse_ls(text)
+    return listing.snapshot.id if listing.snapshot else None
 
 
 def choose_sample(
     files: Sequence[FileNode], count: int, max_bytes: int, rng: random.Random
 ) -> list[FileNode]:
     """Given a snapshot's files, return up to `count` of them at random, within max_bytes."""
-    order = list(files)
+    # A name restic listed with replaced bytes cannot be named to restic or found on disk.
+    order = [node for node in files if node.exact]
     rng.shuffle(order)
     chosen: list[FileNode] = []
     total = 0

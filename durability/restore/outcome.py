@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from durability.model import Metric, Result, Status, isoformat_z
+from durability.resticls import display
 from durability.restore.verify import Mismatch
 from durability.units import format_bytes, format_duration
 
 CHECK = "restore-test"
-PHASES = ("list", "restore", "verify", "cleanup")
 
 
 class PhaseTimer:
@@ -61,10 +61,13 @@ class Outcome:
     kept_path: str | None = None
     failure: str | None = None
     failure_status: Status | None = None
-    changed_since: tuple[str, ...] = ()
+    changed_since: tuple[bytes, ...] = ()
     live_compared: int = 0
     checksum: str | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # Properties compared, and (property, why) for those that were not.
+    verified: tuple[str, ...] = ()
+    not_verified: tuple[tuple[str, str], ...] = ()
 
 
 def throughput(outcome: Outcome) -> float | None:
@@ -101,9 +104,12 @@ def evaluate_restore(outcome: Outcome, rto_target: float | None) -> Result:
         first = outcome.mismatches[0]
         more = len(outcome.mismatches) - 1
         plural = "es" if more else ""
-        text = f"{len(outcome.mismatches)} mismatch{plural}: {first.path} {first.problem}"
+        text = f"{len(outcome.mismatches)} mismatch{plural}: {first.shown} {first.problem}"
         problems.append((Status.CRITICAL, text))
-        details.extend(f"mismatch: {m.path}: {m.problem}" for m in outcome.mismatches[:50])
+        details.extend(f"mismatch: {m.shown}: {m.problem}" for m in outcome.mismatches[:50])
+    if outcome.failure is None and outcome.kind == "restic" and outcome.files_expected == 0:
+        what = "holds no files" if outcome.mode == "full" else "has no files to sample"
+        problems.append((Status.WARNING, f"the snapshot {what}: nothing was proven restorable"))
     if outcome.cleanup.startswith("failed"):
         problems.append((Status.WARNING, f"scratch folder left behind: {outcome.cleanup}"))
     if outcome.kind == "s3" and outcome.failure is None and outcome.checksum is None:
@@ -124,7 +130,7 @@ def evaluate_restore(outcome: Outcome, rto_target: float | None) -> Result:
     if outcome.changed_since:
         details.append(
             f"{len(outcome.changed_since)} live file(s) changed since the snapshot (not "
-            f"compared): {', '.join(outcome.changed_since[:5])}"
+            f"compared): {', '.join(display(p) for p in outcome.changed_since[:5])}"
         )
     if outcome.live_compared:
         details.append(f"{outcome.live_compared} file(s) identical to the live files")
@@ -133,6 +139,9 @@ def evaluate_restore(outcome: Outcome, rto_target: float | None) -> Result:
     if outcome.kept_path:
         details.append(f"restored tree kept at {outcome.kept_path}")
     details.extend(outcome.notes)
+    unchecked = "; ".join(f"{name} ({why})" for name, why in outcome.not_verified)
+    if unchecked:
+        details.append(f"not verified: {unchecked}")
     timing = ", ".join(f"{name} {value:.1f}s" for name, value in outcome.seconds)
     if timing:
         details.append(f"phases: {timing}")
@@ -147,6 +156,8 @@ def evaluate_restore(outcome: Outcome, rto_target: float | None) -> Result:
             summary += f" (+{len(problems) - 1} more)"
     else:
         summary = _ok_summary(outcome, speed, projected)
+    if outcome.not_verified and outcome.failure is None:
+        summary += "; not verified: " + ", ".join(name for name, _why in outcome.not_verified)
     if outcome.kept_path and status is not Status.OK:
         summary += f"; kept at {outcome.kept_path}"
     data = {
@@ -168,10 +179,13 @@ def evaluate_restore(outcome: Outcome, rto_target: float | None) -> Result:
         "rto_target_seconds": rto_target,
         "cleanup": outcome.cleanup,
         "kept_path": outcome.kept_path,
-        "changed_since_snapshot": list(outcome.changed_since),
+        "changed_since_snapshot": [display(p) for p in outcome.changed_since],
         "live_files_compared": outcome.live_compared,
         "checksum": outcome.checksum,
         "failure": outcome.failure,
+        "verified": list(outcome.verified),
+        "not_verified": [name for name, _why in outcome.not_verified],
+        "not_verified_reasons": dict(outcome.not_verified),
     }
     return Result(
         check=CHECK,
@@ -231,8 +245,3 @@ def _metrics(
                    warn=f"{rto:g}" if rto is not None else None)
         )
     return tuple(metrics)
-
-
-def mismatch_tuple(items: Sequence[Mismatch]) -> tuple[Mismatch, ...]:
-    """Return mismatches sorted by path, as a tuple."""
-    return tuple(sorted(items, key=lambda m: m.path))

@@ -104,6 +104,8 @@ class RichProgress:
             finally:
                 stop.set()
                 thread.join()
+                # The last poll may predate the last bytes: the bar ends on the real total.
+                self._bar.update(task, completed=folder_bytes(folder))
 
 
 def make_progress(enabled: bool | None = None) -> Progress:

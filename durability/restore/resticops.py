@@ -13,8 +13,7 @@ import json
 import os
 import random
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from durability import restic as seam
@@ -28,7 +27,6 @@ from durability.restic import (
     lock_is_stale,
     parse_file_errors,
     parse_snapshots,
-    parse_time,
 )
 
 # The seam's kinds, under the names the restore code uses. "data" failures are
@@ -45,16 +43,6 @@ KIND_OTHER = seam.OTHER
 
 # One exception for every restic failure; the restore code knows it by this name.
 ResticFailure = ResticError
-
-
-@dataclass(frozen=True)
-class Node:
-    """One entry of a snapshot as `restic ls --json` lists it."""
-
-    path: str
-    type: str
-    size: int
-    mtime: datetime | None
 
 
 def classify(stderr: str, returncode: int | None = None) -> str:
@@ -88,37 +76,6 @@ def call(
         raise ResticError(
             f"restic {args[0]}: {error}", error.kind, error.returncode, error.stderr
         ) from error
-
-
-def _node_time(text: str) -> datetime:
-    try:
-        return parse_time(text)
-    except ValueError as error:
-        raise ParseError(f"restic ls: {error}") from error
-
-
-def parse_ls(text: str) -> list[Node]:
-    """Given `restic ls --json` output, return its nodes (the snapshot line skipped)."""
-    nodes = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise ParseError("restic ls: not JSON", line=number, text=line) from error
-        if item.get("struct_type") == "snapshot" or "path" not in item:
-            continue
-        mtime = item.get("mtime")
-        nodes.append(
-            Node(
-                path=str(item["path"]),
-                type=str(item.get("type", "")),
-                size=int(item.get("size") or 0),
-                mtime=_node_time(mtime) if mtime else None,
-            )
-        )
-    return nodes
 
 
 def choose_snapshot(
@@ -158,32 +115,9 @@ def list_snapshots(repo: Restic) -> list[ResticSnapshot]:
     return parse_snapshots(call(repo, ["snapshots", "--json"], no_lock=True).stdout)
 
 
-def list_nodes(repo: Restic, snapshot_id: str) -> list[Node]:
-    """Given a snapshot, return what it holds. Raise ResticFailure if it cannot."""
-    return parse_ls(call(repo, ["ls", "--json", snapshot_id], no_lock=True).stdout)
-
-
 def escape_pattern(path: str) -> str:
     """Given a path, return a restic include pattern matching exactly that path."""
     return re.sub(r"([*?\[\]\\])", r"\\\1", path)
-
-
-def restore_args(snapshot_id: str, target: str, includes: Iterable[str] = ()) -> list[str]:
-    """Given a snapshot and a target folder, return the restore arguments (verifying)."""
-    args = ["restore", snapshot_id, "--target", target, "--verify"]
-    for path in includes:
-        args += ["--include", escape_pattern(path)]
-    return args
-
-
-def restore(
-    repo: Restic, snapshot_id: str, target: str, includes: Sequence[str] = ()
-) -> Completed:
-    """Restore a snapshot into target with `--verify`.
-
-    Raise ResticFailure if restic reports any error (a partial restore is a failure).
-    """
-    return call(repo, restore_args(snapshot_id, target, includes))
 
 
 def parse_index_packs(text: str) -> set[str]:
@@ -295,6 +229,6 @@ def held_locks(repo: Restic, now: datetime) -> tuple[list[str], bool]:
 
 __all__ = [
     "KIND_DATA", "KIND_LOCKED", "KIND_MISSING_REPOSITORY", "KIND_NO_SNAPSHOT", "KIND_NO_SPACE",
-    "KIND_OTHER", "KIND_PASSWORD", "KIND_TIMEOUT", "KIND_UNREACHABLE", "Node", "ResticFailure",
+    "KIND_OTHER", "KIND_PASSWORD", "KIND_TIMEOUT", "KIND_UNREACHABLE", "ResticFailure",
     "parse_file_errors",
 ]

@@ -9,11 +9,12 @@ filled) or CRITICAL (the data is wrong). SIGTERM and SIGINT unwind through the s
 from __future__ import annotations
 
 import logging
+import os
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -22,16 +23,20 @@ from durability.config.snapshots import SourceSettings
 from durability.errors import DurabilityError
 from durability.model import Status
 from durability.restic import Restic
+from durability.resticls import Listing, Node
+from durability.restore import reference
 from durability.restore import resticops as ops
 from durability.restore import scratch as scratch_mod
 from durability.restore.outcome import Outcome, PhaseTimer
 from durability.restore.progress import Progress, QuietProgress
 from durability.restore.verify import (
     Mismatch,
+    compare_live,
     compare_tree,
+    coverage_of,
     find_live_files,
-    hash_files,
-    judge_live,
+    keeps_xattrs,
+    match_restored,
     walk_tree,
 )
 
@@ -50,6 +55,10 @@ class Options:
     seed: int | None = None
     live_root: str = "/"
     hash_workers: int = 0
+    tree_budget: int = reference.TREE_BUDGET
+    # Called with the restored folder between the restore and the comparison (tests
+    # use it to damage what came back, so the comparison itself is exercised).
+    before_verify: Callable[[str], None] | None = None
 
 
 class Stop(Exception):
@@ -65,7 +74,6 @@ class Facts:
     """The facts of a test as they come in (frozen into an `Outcome` at the end)."""
 
     outcome: Outcome
-    restored_hashes: dict[str, str] = field(default_factory=dict)
 
     def update(self, **changes: object) -> None:
         """Record more facts."""
@@ -106,6 +114,7 @@ def restic_for(source: SourceSettings, program: str = "restic") -> Restic:
         extra_env=env,
         no_cache=True,
         cacert=source.ca_bundle,
+        retry_budget=source.timeout,
     )
 
 
@@ -189,6 +198,23 @@ def run_restic(
     return facts.outcome
 
 
+def _speculative_listing(repo: Restic, which: str) -> Callable[[], Listing | None]:
+    """Return a call listing the snapshot `which` names before it is chosen (or None).
+
+    `latest` and an ID are listed while the snapshots and the index are read; the
+    listing is used only if it is of the snapshot chosen in the end.
+    """
+    def call() -> Listing | None:
+        if which == "random":
+            return None
+        try:
+            return reference.list_nodes_of(repo, which)
+        except DurabilityError:
+            return None
+
+    return call
+
+
 def _restic_phases(
     repo: Restic,
     settings: RestoreSettings,
@@ -209,20 +235,29 @@ def _restic_phases(
         # alongside the snapshot listing; elsewhere the listing takes a round of its own.
         indexes = ops.list_indexes(repo) if ops.local_folder(repo.repository) else None
         first = _parallel(
-            lambda: with_lock_retry(repo, now, lambda: ops.list_snapshots(repo)),
+            lambda: with_lock_retry(repo, now, lambda: reference.list_snapshot_set(repo)),
             lambda: ops.list_packs(repo),
+            _speculative_listing(repo, options.snapshot),
             *(
                 [_index_reader(repo, index_id) for index_id in indexes]
                 if indexes is not None else [lambda: ops.list_indexes(repo)]
             ),
         )
-        snapshots, present = first[0], first[1]
+        found, present, early = first[0], first[1], first[2]
         if indexes is not None:
-            index_sets = first[2:]
+            index_sets = first[3:]
         else:
-            index_sets = _parallel(*(_index_reader(repo, index_id) for index_id in first[2]))
-        snapshot = ops.choose_snapshot(snapshots, options.snapshot, now, rng)
+            index_sets = _parallel(*(_index_reader(repo, index_id) for index_id in first[3]))
+        damaged = reference.damaged_choice(found, options.snapshot)
+        if damaged:
+            raise Stop(Status.CRITICAL, damaged)
+        snapshot = ops.choose_snapshot(found.snapshots, options.snapshot, now, rng)
         facts.update(snapshot_id=snapshot.id, snapshot_time=snapshot.time)
+        if found.damaged:
+            facts.update(notes=(*facts.outcome.notes, (
+                f"{len(found.damaged)} other snapshot file(s) cannot be loaded: "
+                + ", ".join(item[:8] for item in found.damaged[:3])
+            )))
         referenced: set[str] = set()
         for packs in index_sets:
             referenced |= packs
@@ -234,34 +269,51 @@ def _restic_phases(
                 f"{len(missing)} pack file(s) referenced by the index are missing from "
                 f"the repository: {shown}",
             )
-        nodes = ops.list_nodes(repo, snapshot.id)
-    files = [node for node in nodes if node.type == "file"]
+        listing = early
+        if listing is None or listing.snapshot is None or listing.snapshot.id != snapshot.id:
+            listing = reference.list_nodes(repo, snapshot.id)
+        listed = listing.nodes
+        folders = sum(1 for node in listed if node.type == "dir") + 1
+        tree_root = snapshot.tree or (listing.snapshot.tree if listing.snapshot else None)
+        use_trees = tree_root is not None and folders <= options.tree_budget
+        trees: list[Node] | None = None
+        if use_trees and options.sample and tree_root is not None:
+            # The sample is drawn from the trees, so that its names are exact bytes.
+            trees = _checked_trees(repo, tree_root, listed, None)
+    base: Sequence[Node] = trees if trees is not None else listed
+    files = [node for node in base if node.type == "file"]
     full_size = sum(node.size for node in files)
     facts.update(full_size_bytes=full_size)
+    expected: list[Node]
     if options.sample:
         expected = rng.sample(files, min(options.sample, len(files)))
-        includes = [node.path for node in expected]
+        includes = [reference.include_pattern(node) for node in expected]
     else:
-        expected, includes = nodes, []
+        expected, includes = list(base), []
     expected_files = [node for node in expected if node.type == "file"]
     needed = sum(node.size for node in expected_files)
     facts.update(files_expected=len(expected_files))
     scratch_mod.check_space(settings.scratch_dir, needed, settings.reserve)
     scratch = scratch_mod.create(settings.scratch_dir)
     holder.append(scratch)
-    # The live files do not depend on the restore: hash them while restic works.
+    # The live files and the snapshot's trees do not depend on the restore: read them
+    # while restic works.
     live = find_live_files(expected_files, options.live_root)
     stop_hashing = threading.Event()
     with ThreadPoolExecutor(max_workers=1) as background:
-        live_hashes = background.submit(
-            hash_files, [path for _node, path in live.unchanged], options.hash_workers,
-            None, stop_hashing,
-        )
+        tree_future = None
+        if use_trees and trees is None and tree_root is not None:
+            tree_future = background.submit(
+                _checked_trees, repo, tree_root, listed, stop_hashing
+            )
         try:
             with timer.phase("restore"), progress.watch("restore", needed, scratch.tree):
                 try:
                     with_lock_retry(
-                        repo, now, lambda: ops.restore(repo, snapshot.id, scratch.tree, includes)
+                        repo, now,
+                        lambda: ops.call(
+                            repo, reference.restore_args(snapshot.id, scratch.tree, includes)
+                        ),
                     )
                 except ops.ResticFailure as failure:
                     if failure.kind == ops.KIND_NO_SPACE:
@@ -270,18 +322,38 @@ def _restic_phases(
                         ) from failure
                     facts.update(
                         mismatches=tuple(
-                            Mismatch(path, f"not restored: {reason}")
+                            Mismatch(path.encode("utf-8"), f"not restored: {reason}")
                             for path, reason in ops.parse_file_errors(failure.stderr)
                         )
                     )
                     raise
+            if tree_future is not None:
+                with timer.phase("trees"):
+                    trees = tree_future.result()
+                expected = trees
         except BaseException:
-            # Stopping (a failure, SIGTERM): do not wait for the live files' hashes.
+            # Stopping (a failure, SIGTERM): read no further trees.
             stop_hashing.set()
             raise
         with timer.phase("verify"):
-            _verify(scratch, expected, bool(options.sample), options, progress, facts)
-            comparison = judge_live(live, live_hashes.result(), facts.restored_hashes)
+            if options.before_verify is not None:
+                options.before_verify(scratch.tree)
+            inexact = sum(1 for node in expected if not node.exact)
+            xattrs = trees is not None and keeps_xattrs(scratch.root)
+            coverage = coverage_of(
+                trees=trees is not None, folders=folders, budget=options.tree_budget,
+                owner=os.geteuid() == 0, xattrs=xattrs, inexact=inexact,
+            )
+            facts.update(verified=coverage.verified, not_verified=coverage.not_verified)
+            restored = _verify(
+                scratch, expected, bool(options.sample), facts,
+                owner=os.geteuid() == 0, xattrs=xattrs,
+            )
+            total = sum(node.size for node in live.unchanged if node.path in restored)
+            with progress.phase("verify", total) as advance:
+                comparison = compare_live(
+                    live, restored, scratch.tree, options.hash_workers, advance
+                )
             facts.update(
                 mismatches=tuple(
                     sorted((*facts.outcome.mismatches, *comparison.mismatches),
@@ -305,6 +377,17 @@ def _restic_phases(
             else:
                 facts.update(notes=(*facts.outcome.notes, f"read-data-subset {subset} clean"))
     return True
+
+
+def _checked_trees(
+    repo: Restic, root: str, listed: Sequence[Node], stop: threading.Event | None
+) -> list[Node]:
+    """Read the snapshot's trees; raise Stop (CRITICAL) if they disagree with the listing."""
+    trees = reference.read_trees(repo, root, should_stop=stop.is_set if stop else None)
+    problem = reference.same_nodes(listed, trees)
+    if problem:
+        raise Stop(Status.CRITICAL, problem)
+    return trees
 
 
 def _remove_own_stale_lock(repo: Restic) -> None:
@@ -333,38 +416,40 @@ def _parallel(*calls: Callable[[], Any]) -> list[Any]:
 
 def _verify(
     scratch: scratch_mod.Scratch,
-    expected: list[ops.Node],
+    expected: Sequence[Node],
     sample: bool,
-    options: Options,
-    progress: Progress,
     facts: Facts,
-) -> None:
+    *,
+    owner: bool,
+    xattrs: bool,
+) -> dict[bytes, bytes]:
+    """Compare the restored tree with the snapshot; return {snapshot path: restored path}.
+
+    The content of each file was read back and checked against the snapshot's blob
+    hashes by `restic restore --verify`; this compares everything else.
+    """
     restored = walk_tree(scratch.tree)
-    mismatches = compare_tree(expected, restored, allow_extra_dirs=sample)
-    files = [
-        node for node in expected
-        if node.type == "file" and node.path in restored and restored[node.path].type == "file"
-    ]
-    total = sum(restored[node.path].size for node in files)
-    with progress.phase("verify", total) as advance:
-        hashed = hash_files(
-            [scratch.tree + node.path for node in files],
-            workers=options.hash_workers,
-            progress=advance,
-        )
-    hashes: dict[str, str] = {}
-    for node, item in zip(files, hashed, strict=True):
-        if item.sha256 is None:
-            mismatches.append(Mismatch(node.path, f"read error: {item.error}"))
-        else:
-            hashes[node.path] = item.sha256
-    facts.restored_hashes = hashes
+    matched = match_restored(expected, restored)
+    mismatches = compare_tree(
+        expected, restored, allow_extra_dirs=sample, owner=owner,
+        root=scratch.tree if xattrs else None, matched=matched,
+    )
+    pairs = matched[0]
+    files = {
+        node.path: path for node, path in pairs
+        if node.type == "file" and restored[path].type == "file"
+        and restored[path].size == node.size
+    }
+    total = sum(restored[path].size for node, path in pairs if node.path in files)
     facts.update(
-        files_restored=len(files),
+        files_restored=sum(
+            1 for node, path in pairs if node.type == "file" and restored[path].type == "file"
+        ),
         bytes_restored=total,
-        files_verified=len(hashes),
+        files_verified=len(files),
         mismatches=tuple(sorted(mismatches, key=lambda m: m.path)),
     )
+    return files
 
 
 def cleanup_scratch(

@@ -327,7 +327,9 @@ def _verify_object(
 ) -> None:
     mismatches: list[Mismatch] = []
     if written != size:
-        mismatches.append(Mismatch(chosen.key, f"downloaded {written} bytes, expected {size}"))
+        mismatches.append(
+            Mismatch(chosen.key.encode(), f"downloaded {written} bytes, expected {size}")
+        )
     expected = expected_checksum(head, sidecar)
     sha, md5 = file_digests(target)
     verified = 0
@@ -336,7 +338,7 @@ def _verify_object(
         if actual != expected.value:
             mismatches.append(
                 Mismatch(
-                    chosen.key,
+                    chosen.key.encode(),
                     f"{expected.kind.upper()} {actual} differs from {expected.origin} "
                     f"({expected.value})",
                 )
@@ -346,7 +348,7 @@ def _verify_object(
     members = 0
     if tarfile.is_tarfile(target) or _TAR_NAME.search(chosen.key):
         members, member_problems, member_verified = verify_tar(target, scratch.tree)
-        mismatches.extend(Mismatch(f"{chosen.key}:{p}", why) for p, why in member_problems)
+        mismatches.extend(Mismatch(f"{chosen.key}:{p}".encode(), why) for p, why in member_problems)
         facts.update(notes=(*facts.outcome.notes, f"tar archive: {members} file member(s)"))
         verified += member_verified
     facts.update(

@@ -133,3 +133,21 @@ def test_tree_size_counts_files(tmp_path: Path) -> None:
 def test_restic_is_the_debian_version() -> None:
     done = subprocess.run(["restic", "version"], capture_output=True, text=True, check=True)
     assert done.stdout.startswith("restic ")
+
+
+def test_parse_ls_files_bad_line_is_an_error_not_skipped() -> None:
+    from durability.errors import ParseError
+
+    text = json.dumps({"struct_type": "node", "type": "file", "path": "/a", "size": 1})
+    with pytest.raises(ParseError, match="line 2: restic ls: not JSON"):
+        parse_ls_files(text + "\n{truncated\n")
+
+
+def test_choose_sample_skips_names_restic_listed_with_replaced_bytes() -> None:
+    text = "\n".join([
+        json.dumps({"struct_type": "node", "type": "file", "path": "/caf\ufffd", "size": 1}),
+        json.dumps({"struct_type": "node", "type": "file", "path": "/ok", "size": 1}),
+    ])
+    files = parse_ls_files(text)
+    assert [n.exact for n in files] == [False, True]
+    assert [n.path for n in choose_sample(files, 5, 100, random.Random(1))] == ["/ok"]

@@ -55,6 +55,12 @@ class Repo:
         pack.write_bytes(bytes(body))
 
 
+@pytest.fixture
+def restic_bin(restic_binary: ResticBinary) -> str:
+    """Return the restic program under test (each version in turn, first on PATH)."""
+    return str(restic_binary)
+
+
 def _copy(template: Repo, folder: Path) -> Repo:
     path = folder / "repo"
     shutil.copytree(template.path, path)

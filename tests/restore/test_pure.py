@@ -11,6 +11,7 @@ import pytest
 
 from durability.model import Status
 from durability.restic import ResticLock, ResticSnapshot
+from durability.resticls import Node
 from durability.restore import resticops as ops
 from durability.restore.outcome import Outcome, evaluate_restore
 from durability.restore.s3restore import (
@@ -20,7 +21,7 @@ from durability.restore.s3restore import (
     full_restore_bytes,
     parse_manifest,
 )
-from durability.restore.verify import Entry, Mismatch, compare_tree
+from durability.restore.verify import Entry, Mismatch, compare_tree, coverage_of
 
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 
@@ -120,23 +121,6 @@ def test_choose_snapshot_ambiguous_prefix_refused() -> None:
         ops.choose_snapshot(snaps, "ab", NOW)
 
 
-def test_parse_ls_skips_snapshot_line_and_reads_nodes() -> None:
-    text = (
-        '{"time":"2026-11-25T09:00:00Z","id":"x","struct_type":"snapshot"}\n'
-        '{"name":"a","type":"file","path":"/srv/a","size":5,'
-        '"mtime":"2026-11-24T10:00:00.123456789+01:00","struct_type":"node"}\n'
-        '{"name":"d","type":"dir","path":"/srv/d","mtime":"2026-11-24T10:00:00Z"}\n'
-    )
-    nodes = ops.parse_ls(text)
-    assert [(n.path, n.type, n.size) for n in nodes] == [("/srv/a", "file", 5), ("/srv/d", "dir", 0)]
-    assert nodes[0].mtime == datetime(2026, 11, 24, 9, 0, 0, 123456, tzinfo=UTC)
-
-
-def test_parse_ls_bad_line_names_line() -> None:
-    with pytest.raises(Exception, match="line 2"):
-        ops.parse_ls('{"path":"/a","type":"dir"}\nnot json\n')
-
-
 def test_escape_pattern_glob_characters_escaped() -> None:
     assert ops.escape_pattern("/srv/a[1]*?.txt") == r"/srv/a\[1\]\*\?.txt"
 
@@ -157,29 +141,71 @@ def test_lock_is_stale_old_or_dead_pid() -> None:
     assert ops.lock_is_stale(dead, NOW, "here")
 
 
+def _node(path: bytes, kind: str, size: int = 0, **fields: object) -> Node:
+    return Node(path, kind, size, None, None, None, None, **fields)  # type: ignore[arg-type]
+
+
 def test_compare_tree_missing_wrong_type_size_and_extra() -> None:
     nodes = [
-        ops.Node("/d", "dir", 0, None),
-        ops.Node("/d/a", "file", 3, None),
-        ops.Node("/d/b", "file", 3, None),
-        ops.Node("/d/l", "symlink", 0, None),
+        _node(b"/d", "dir"), _node(b"/d/a", "file", 3), _node(b"/d/b", "file", 3),
+        _node(b"/d/l", "symlink"),
     ]
     restored = {
-        "/d": Entry("dir", 0), "/d/a": Entry("file", 4), "/d/l": Entry("file", 1),
-        "/d/extra": Entry("file", 1),
+        b"/d": Entry("dir", 0), b"/d/a": Entry("file", 4), b"/d/l": Entry("file", 1),
+        b"/d/extra": Entry("file", 1),
     }
     assert compare_tree(nodes, restored) == [
-        Mismatch("/d/a", "size 4, expected 3"),
-        Mismatch("/d/b", "missing (file expected)"),
-        Mismatch("/d/extra", "not in the snapshot (file)"),
-        Mismatch("/d/l", "is a file, expected a symlink"),
+        Mismatch(b"/d/a", "size 4, expected 3"),
+        Mismatch(b"/d/b", "missing (file expected)"),
+        Mismatch(b"/d/extra", "not in the snapshot (file)"),
+        Mismatch(b"/d/l", "is a file, expected a symlink"),
     ]
 
 
 def test_compare_tree_sample_ignores_parent_dirs() -> None:
-    nodes = [ops.Node("/d/a", "file", 3, None)]
-    restored = {"/d": Entry("dir", 0), "/d/a": Entry("file", 3)}
+    nodes = [_node(b"/d/a", "file", 3)]
+    restored = {b"/d": Entry("dir", 0), b"/d/a": Entry("file", 3)}
     assert compare_tree(nodes, restored, allow_extra_dirs=True) == []
+
+
+def test_compare_tree_inexact_name_matches_raw_bytes_as_go_prints_them() -> None:
+    listed = _node("/d/caf\ufffd".encode(), "file", 1, exact=False)
+    restored = {b"/d/caf\xe9": Entry("file", 1)}
+    assert compare_tree([listed], restored) == []
+    assert compare_tree([listed], {b"/d/caf\xe8\x80": Entry("file", 1)}) == [
+        Mismatch(b"/d/caf\xe8\x80", "not in the snapshot (file)"),
+        Mismatch(listed.path, "missing (file expected)"),
+    ]
+
+
+def test_compare_tree_hard_links_apart_and_joined() -> None:
+    one = _node(b"/a", "file", 1, inode=7, links=2, device=1)
+    two = _node(b"/b", "file", 1, inode=7, links=2, device=1)
+    alone = _node(b"/c", "file", 1, inode=8, links=1, device=1)
+    apart = {b"/a": Entry("file", 1, inode=70), b"/b": Entry("file", 1, inode=71),
+             b"/c": Entry("file", 1, inode=72)}
+    assert [m.path for m in compare_tree([one, two, alone], apart)] == [b"/b"]
+    joined = {b"/a": Entry("file", 1, inode=70), b"/b": Entry("file", 1, inode=70),
+              b"/c": Entry("file", 1, inode=70)}
+    problems = compare_tree([one, two, alone], joined)
+    assert [(m.path, m.problem.split(",")[0]) for m in problems] == [
+        (b"/c", "hard link of /a")
+    ]
+
+
+def test_mismatch_as_dict_raw_bytes_base64() -> None:
+    assert Mismatch(b"/a\xff", "x").as_dict() == {
+        "path": "/a\\xff", "path_b64": "L2H/", "problem": "x"
+    }
+    assert Mismatch(b"/caf\xc3\xa9", "x").as_dict() == {"path": "/caf\u00e9", "problem": "x"}
+
+
+def test_coverage_of_not_root_over_budget_lists_reasons() -> None:
+    coverage = coverage_of(trees=False, folders=90, budget=64, owner=False, xattrs=False,
+                           inexact=0)
+    assert coverage.verified == ("content", "size", "type", "names", "mode", "mtime")
+    assert dict(coverage.not_verified)["owner"] == "not run as root"
+    assert "90 folders" in dict(coverage.not_verified)["hard links"]
 
 
 def _outcome(**changes: object) -> Outcome:
@@ -208,7 +234,7 @@ def test_evaluate_restore_slower_than_rto_warning() -> None:
 
 
 def test_evaluate_restore_mismatch_critical_beats_rto_warning() -> None:
-    result = evaluate_restore(_outcome(mismatches=(Mismatch("/a", "size 1, expected 2"),)), 10)
+    result = evaluate_restore(_outcome(mismatches=(Mismatch(b"/a", "size 1, expected 2"),)), 10)
     assert result.status is Status.CRITICAL
     assert result.summary.startswith("snapshot abcdef01: 1 mismatch: /a size 1, expected 2")
     assert result.data["mismatches"] == [{"path": "/a", "problem": "size 1, expected 2"}]
@@ -262,3 +288,22 @@ def test_classify_unreachable_backend_not_missing_repository() -> None:
         "Is there a repository at the following location?\n"
     )
     assert ops.classify(stderr, 1) == ops.KIND_UNREACHABLE
+
+
+def test_evaluate_restore_empty_snapshot_warning_not_ok() -> None:
+    result = evaluate_restore(
+        _outcome(files_expected=0, files_restored=0, files_verified=0, bytes_restored=0), None
+    )
+    assert result.status is Status.WARNING
+    assert "holds no files" in result.summary
+
+
+def test_evaluate_restore_not_verified_in_summary_and_data() -> None:
+    result = evaluate_restore(
+        _outcome(verified=("content",), not_verified=(("owner", "not run as root"),)), None
+    )
+    assert result.status is Status.OK
+    assert result.summary.endswith("; not verified: owner")
+    assert result.data["not_verified"] == ["owner"]
+    assert result.data["not_verified_reasons"] == {"owner": "not run as root"}
+    assert "not verified: owner (not run as root)" in result.details

@@ -63,11 +63,14 @@ def test_restore_test_corrupted_tree_pack_critical(
     small_repo.corrupt(small_repo.packs("tree")[0], offset=10)
     result = cli("--config", restore_config(small_repo), "restore-test", "--format", "json")
     assert result.code == 2, result.stdout + result.stderr
+    summary = _json(result)["summary"]
     assert _json(result)["status"] == "CRITICAL"
-    # restic 0.18.0 crashes in its tree walker on this damage instead of naming it.
+    # restic 0.14 names the damage; 0.18.0 crashes in its tree walker, which is said so.
     summary = _json(result)["summary"]
     assert ("ciphertext verification failed" in summary
-            or "restic crashed while reading the snapshot's trees" in summary), summary
+            or "restic crashed while reading the snapshot's trees" in summary
+            or "cannot be read: restic crashed" in summary), summary
+    assert "github.com" not in summary and ".go:" not in summary, summary
     assert scratch_leftovers(tmp_path) == []
 
 
@@ -296,10 +299,15 @@ def test_restore_test_formats_name_source_and_timing(
 
 
 def test_restore_test_unreachable_s3_repository_unknown(
-    cli: Cli, small_repo: Repo, write_config: Callable[[str], Path], tmp_path: Path
+    cli: Cli, write_config: Callable[[str], Path], tmp_path: Path
 ) -> None:
+    # restic 0.17+ retries an unreachable backend for many minutes unless the restic
+    # seam bounds it; until it does, this runs with the restic first on PATH only.
     from tests.support.seaweed import free_ports
 
+    password = tmp_path / "password"
+    password.write_text("unreachable\n")
+    small_repo = Repo(tmp_path / "nowhere", password, tmp_path, "")
     secret = tmp_path / "secret"
     secret.write_text("s3cr3t-value\n")
     config = write_config(

@@ -309,8 +309,10 @@ def test_restore_test_restic_on_seaweedfs_corrupted_pack_critical(
     )
     result = cli("--config", config, "restore-test", "--format", "json")
     assert result.code == 2, result.stdout
-    # restic 0.18.0 crashes in its tree walker on a damaged tree instead of naming it.
+    # restic 0.14 names the damage; 0.18.0 crashes in its tree walker, which is said so.
     summary = _data(result)["summary"]
     assert ("ciphertext verification failed" in summary
-            or "restic crashed while reading the snapshot's trees" in summary), summary
+            or "restic crashed while reading the snapshot's trees" in summary
+            or "cannot be read: restic crashed" in summary), summary
+    assert "github.com" not in summary and ".go:" not in summary, summary
     assert scratch_leftovers(tmp_path) == []
