@@ -35,10 +35,23 @@ for tool in mmdebstrap mkfs.ext4 apt-cache sha256sum; do
 done
 [ "$(id -u)" = 0 ] || die "building the image needs root (mmdebstrap into a folder, device nodes)"
 
-versions=$(apt-cache policy "${PACKAGES[@]}" 2>/dev/null | awk '/^[^ ]/{sub(":$","",$1); p=$1} /Candidate:/{print p "=" $2}')
-for p in "${PACKAGES[@]}"; do
-    case "$versions" in *"$p="[0-9]*) ;; *) die "no candidate version of $p (run apt-get update)";; esac
-done
+candidates() {
+    apt-cache policy "${PACKAGES[@]}" 2>/dev/null \
+        | awk '/^[^ ]/{sub(":$","",$1); p=$1} /Candidate:/{print p "=" $2}'
+}
+all_known() {
+    local p
+    for p in "${PACKAGES[@]}"; do
+        case "$versions" in *"$p="[0-9]*) ;; *) return 1 ;; esac
+    done
+}
+versions=$(candidates)
+if ! all_known; then
+    log "package lists lack some of ${PACKAGES[*]}: apt-get update"
+    apt-get update -qq >&2 || die "apt-get update failed"
+    versions=$(candidates)
+    all_known || die "no candidate version of some of ${PACKAGES[*]} in $SUITE"
+fi
 versions+=$'\n'
 key=$( { printf '%s\n' "$SUITE" "${PACKAGES[@]}" "${HOOKS[@]//$HERE/}"; cat "$HERE"/image/*; printf '%s' "$versions"; } | sha256sum | cut -c1-16)
 dest=$CACHE/image-$key

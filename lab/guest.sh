@@ -41,11 +41,13 @@ run() {  # run CMD...: log the command and its output to the scenario's commands
     say "+ $* (exit $rc, $(( $(cut -d. -f1 /proc/uptime) - t ))s)"
     return $rc
 }
-wait_for() {  # wait_for SECONDS WHAT CMD...: poll CMD every half second
-    local t=$1 what=$2 i=0; shift 2
-    while [ $i -lt $((t * 2)) ]; do
+uptime_s() { cut -d. -f1 /proc/uptime; }
+wait_for() {  # wait_for SECONDS WHAT CMD...: poll CMD until it succeeds, for SECONDS at most
+    local t=$1 what=$2 end; shift 2
+    end=$(( $(uptime_s) + t ))
+    while [ "$(uptime_s)" -lt "$end" ]; do
         "$@" > /dev/null 2>&1 && return 0
-        sleep 0.5; i=$((i + 1))
+        sleep 0.5
     done
     say "timeout (${t}s) waiting for $what"
     echo "timeout waiting for $what" >> "$R/warnings.txt"
@@ -87,6 +89,7 @@ for at, event, device, component in rows:
     print(at, event, device, component or "")
 PY
 }
+finished_twice() { [ "$(events | awk '$2 == "RebuildFinished"' | wc -l)" -ge 2 ]; }
 has_event() { events | awk '{print $2}' | grep -qx "$1"; }
 wait_event() { wait_for "${2:-90}" "mdadm event $1" has_event "$1"; }
 
@@ -232,7 +235,7 @@ scn_check_scrub() {
 scn_scrub_done() {
     unthrottle
     wait_for 300 "the check to finish" idle
-    wait_for 90 "a second RebuildFinished" bash -c "[ \$(events | awk '\$2==\"RebuildFinished\"' | wc -l) -ge 2 ]"
+    wait_for 90 "the check's RebuildFinished" finished_twice
     capture scrub-done
 }
 
@@ -257,6 +260,32 @@ scn_rebuild_stalled() {
     unthrottle
     wait_for 300 "the rebuild onto d3 to finish" idle
     fact rebuild-stalled finished_after_release "$(idle && echo yes || echo no)"
+    save
+}
+
+COPY_UNIT=
+T_PLUG=0
+# systemd forgets a finished oneshot unit (its state reads "inactive", result "success"
+# as if it never ran), so what the copy unit did is read from its journal.
+copy_journal() { journalctl -q --no-pager -o cat -u "$COPY_UNIT" --since "@$T_PLUG" 2>/dev/null; }
+copy_started() { copy_journal | grep -qE '^(Starting|Started) '; }
+copy_finished() { copy_journal | grep -qE '^Finished |Failed with result|^Failed to start '; }
+copy_result() {
+    if copy_journal | grep -qE 'Failed with result|^Failed to start '; then echo failed
+    elif copy_journal | grep -q '^Finished '; then echo success
+    else echo none; fi
+}
+scn_replacing() {
+    # A member replaced while the array stays whole: mdadm --replace copies onto a spare.
+    # d0 has been in the array since it was created.
+    run mdadm --zero-superblock "$D1"
+    run mdadm /dev/md0 --add "$D1"
+    throttle $SLOW_KBS
+    run mdadm /dev/md0 --replace "$D0" --with "$D1"
+    wait_for 60 "the replacement to start" syncing
+    capture replacing
+    unthrottle
+    wait_for 300 "the replacement to finish" idle
     save
 }
 
@@ -309,17 +338,19 @@ scn_usb_hotplug() {
     echo "untouched" > /media/other/notes.txt
     (cd /media/other && find . | sort && sha256sum notes.txt) > "$d/other-before.txt"
     # ... then the enrolled one: udev should mount it and start the copy.
-    local t_plug; t_plug=$(date +%s)
+    T_PLUG=$(date +%s)
+    local t_plug=$T_PLUG
     host plug backup || fatal "host could not plug the backup disk again"
     wait_for 60 "the backup disk again" test -b "/dev/disk/by-uuid/$uuid"
     local kname; kname=$(basename "$(usb_dev "$uuid")")
     fact $name backup_kernel_name "$kname"
     fact $name other_kernel_name "$(basename "$other")"
-    local unit="durability-helper-copy-root@$kname.service"
-    wait_for 30 "$unit to start" bash -c "systemctl show -p ActiveEnterTimestampMonotonic --value $unit | grep -qv '^0$'"
-    wait_for 600 "$unit to finish" bash -c "[ \"\$(systemctl show -p ActiveState --value $unit)\" != activating ] && [ \"\$(systemctl show -p ActiveState --value $unit)\" != active ]"
-    fact $name copy_unit_result "$(systemctl show -p Result --value "$unit")"
-    fact $name copy_unit_exit_status "$(systemctl show -p ExecMainStatus --value "$unit")"
+    COPY_UNIT="durability-helper-copy-root@$kname.service"
+    local unit=$COPY_UNIT
+    wait_for 60 "$unit to start" copy_started
+    wait_for 600 "$unit to finish" copy_finished
+    fact $name copy_unit_started "$(copy_started && echo yes || echo no)"
+    fact $name copy_unit_result "$(copy_result)"
     fact $name copy_seconds_after_plug "$(( $(date +%s) - t_plug ))"
     fact $name backup_mounted_by "$(systemctl show -p ActiveState --value media-backup.mount)"
     fact $name receipts_after_plug "$(ls "$cfg/receipts" 2>/dev/null | wc -l)"
@@ -333,7 +364,7 @@ scn_usb_hotplug() {
     journalctl --no-pager -o short-iso --since "@$t_plug" -u "$unit" -u media-backup.mount > "$d/journal.txt" 2>&1
     [ -f "$R/warnings.txt" ] && mv "$R/warnings.txt" "$d/warnings.txt"
     mv "$R/commands.txt" "$d/commands.txt"
-    say "usb-hotplug: copy unit $(systemctl show -p Result --value "$unit"), receipts $before -> $(ls "$cfg/receipts" 2>/dev/null | wc -l)"
+    say "usb-hotplug: copy unit $(copy_result), receipts $before -> $(ls "$cfg/receipts" 2>/dev/null | wc -l)"
     save
 }
 
@@ -348,7 +379,7 @@ for x in "$D0" "$D1" "$D2" "$D3"; do [ -b "$x" ] || fatal "data disk missing ($D
 { echo "kernel=$(uname -r)"; echo "disks=$D0 $D1 $D2 $D3"; } > "$R/guest.txt"
 install_durability
 SCENARIOS=$(cat "$P/lab/scenarios.txt" 2>/dev/null)
-[ -n "$SCENARIOS" ] || SCENARIOS="clean member-failed rebuilding rebuilt check-scrub scrub-done rebuild-stalled usb-hotplug"
+[ -n "$SCENARIOS" ] || SCENARIOS="clean member-failed rebuilding rebuilt check-scrub scrub-done rebuild-stalled usb-hotplug replacing"
 say "scenarios: $SCENARIOS"
 for s in $SCENARIOS; do
     say "=== $s"

@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 ALL = [
     "clean", "member-failed", "rebuilding", "rebuilt", "check-scrub", "scrub-done",
-    "rebuild-stalled", "usb-hotplug",
+    "rebuild-stalled", "usb-hotplug", "replacing",
 ]
 STATUS_CODE = {"OK": 0, "WARNING": 1, "CRITICAL": 2, "UNKNOWN": 3}
 ARTIFACTS = ("raid.json", "durability_raid.prom", "mdstat", "journal.txt", "mdadm-events.txt")
@@ -166,6 +166,8 @@ def scrub_done(d: str) -> str:
     assert isinstance(data, dict)
     if data.get("last_sync_action") != "check":
         raise Failed(f"last_sync_action {data.get('last_sync_action')}")
+    if events(d).count("RebuildFinished") < 2:
+        raise Failed("the hook did not record the check's RebuildFinished")
     return expect(result, "OK")
 
 
@@ -181,9 +183,10 @@ def rebuild_stalled(d: str) -> str:
 
 def usb_hotplug(d: str) -> str:
     f = facts(d)
+    if f.get("copy_unit_started") != "yes":
+        raise Failed("the udev rule did not start the copy unit")
     if f.get("copy_unit_result") != "success":
-        raise Failed(f"copy unit result {f.get('copy_unit_result')!r} "
-                     f"(exit {f.get('copy_unit_exit_status')})")
+        raise Failed(f"copy unit result {f.get('copy_unit_result')!r} (see journal.txt)")
     before = int(f.get("receipts_after_hand_copy") or 0)
     after = int(f.get("receipts_after_plug") or 0)
     if after != before + 1:
@@ -205,6 +208,18 @@ def usb_hotplug(d: str) -> str:
             "unenrolled disk untouched")
 
 
+def replacing(d: str) -> str:
+    result = md0(d)
+    data = result["data"]
+    assert isinstance(data, dict)
+    states = [m.get("state", []) for m in data.get("members", [])]
+    if not any("replacement" in state for state in states):
+        raise Failed(f"no member in state replacement: {states}")
+    if "(R)" not in read(d, "mdstat"):
+        raise Failed("mdstat shows no (R) member")
+    return expect(result, "WARNING")
+
+
 CHECKS: dict[str, Callable[[str], str]] = {
     "clean": clean,
     "member-failed": member_failed,
@@ -214,6 +229,7 @@ CHECKS: dict[str, Callable[[str], str]] = {
     "scrub-done": scrub_done,
     "rebuild-stalled": rebuild_stalled,
     "usb-hotplug": usb_hotplug,
+    "replacing": replacing,
 }
 
 

@@ -25,9 +25,6 @@ log() { printf '[node-lab %4ss] %s\n' "$(( $(date +%s) - T0 ))" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
 case "$OUT" in *[,:\ ]*) die "OUT must not contain ',', ':' or spaces (QEMU option syntax)";; esac
-for tool in qemu-system-x86_64 mkfs.ext4 tar python3; do
-    command -v "$tool" >/dev/null || die "missing $tool (apt-get install qemu-system-x86 e2fsprogs python3)"
-done
 PY=$ROOT/.venv/bin/python
 [ -x "$PY" ] || PY=python3
 "$PY" -m pip --version >/dev/null 2>&1 || die "$PY has no pip (run scripts/setup.sh --test)"
@@ -40,6 +37,17 @@ if [ -n "$(ls -A "$OUT")" ]; then
 fi
 touch "$OUT/.node-lab"
 mkdir -p "$CACHE"
+missing=()
+command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86)
+command -v mmdebstrap >/dev/null || missing+=(mmdebstrap)
+command -v mkfs.ext4 >/dev/null || missing+=(e2fsprogs)
+if [ ${#missing[@]} -gt 0 ]; then
+    [ "$(id -u)" = 0 ] || die "please install (as root): apt-get install ${missing[*]}"
+    log "installing Debian packages: ${missing[*]}"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+        -o DPkg::Lock::Timeout=600 --no-install-recommends "${missing[@]}" >&2 \
+        || die "apt-get install ${missing[*]} failed"
+fi
 
 # 1. the guest image (cached by package versions)
 IMAGE=$(bash "$ROOT/lab/build-image.sh" "$CACHE") || die "building the guest image failed"

@@ -8,7 +8,7 @@ import pytest
 def pytest_configure(config: pytest.Config) -> None:
     """Register the `lab` marker."""
     config.addinivalue_line(
-        "markers", "lab: boots the node lab's QEMU guest (scripts/node-lab.sh; about 15 min on TCG)"
+        "markers", "lab: boots the node lab's QEMU guest (scripts/node-lab.sh; 15-30 min on TCG)"
     )
 
 
