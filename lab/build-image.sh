@@ -88,7 +88,7 @@ printf '%s' "$versions" > "$out/key.txt"
 echo "$kver" > "$out/kernel.txt"
 mb=$(( $(du -sm "$root" | cut -f1) + 400 ))
 t1=$(date +%s)
-mkfs.ext4 -q -F -L nodelab -d "$root" "$out/root.img" "${mb}M"
+mkfs.ext4 -q -F -L nodelab -d "$root" "$out/root.img" "${mb}M" >&2  # it prints "Creating regular file" even with -q
 log "root.img (${mb} MiB, sparse) in $(( $(date +%s) - t1 ))s"
 rm -rf "$root"
 touch "$out/complete"
