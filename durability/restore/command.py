@@ -110,7 +110,8 @@ def run_source(
     from durability.restore.runner import run_restic
 
     return run_restic(
-        source, config.restore, options, ctx.now, progress, program=config.snapshots.restic
+        source, config.restore, options, ctx.now, progress, program=config.snapshots.restic,
+        open_store=ctx.store,
     )
 
 
