@@ -22,8 +22,10 @@ is right (file list, sizes, hashes, live files where present), time every phase,
 a full restore against restore.rto_target, and always clean up."""
 EPILOG = """\
 verdict: UNKNOWN when the test could not start (wrong password, missing repository,
-no such snapshot, lock held, no scratch space); CRITICAL for anything wrong with the
-data once restoring has begun; WARNING when a full restore would exceed
+no such snapshot, lock held, no scratch space); CRITICAL for a restic repository
+whose id is not the one recorded for the source (replaced: nothing is restored until
+`durability snapshots ack SOURCE`) and for anything wrong with the data once restoring
+has begun; WARNING when a full restore would exceed
 restore.rto_target; OK otherwise.
 
 examples:
