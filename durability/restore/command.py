@@ -22,8 +22,10 @@ is right (file list, sizes, hashes, live files where present), time every phase,
 a full restore against restore.rto_target, and always clean up."""
 EPILOG = """\
 verdict: UNKNOWN when the test could not start (wrong password, missing repository,
-no such snapshot, lock held, no scratch space); CRITICAL for anything wrong with the
-data once restoring has begun; WARNING when a full restore would exceed
+no such snapshot, lock held, no scratch space); CRITICAL for a restic repository
+whose id is not the one recorded for the source (replaced: nothing is restored until
+`durability snapshots ack SOURCE`) and for anything wrong with the data once restoring
+has begun; WARNING when a full restore would exceed
 restore.rto_target; OK otherwise.
 
 examples:
@@ -110,7 +112,8 @@ def run_source(
     from durability.restore.runner import run_restic
 
     return run_restic(
-        source, config.restore, options, ctx.now, progress, program=config.snapshots.restic
+        source, config.restore, options, ctx.now, progress, program=config.snapshots.restic,
+        open_store=ctx.store,
     )
 
 

@@ -68,6 +68,8 @@ class Outcome:
     # Properties compared, and (property, why) for those that were not.
     verified: tuple[str, ...] = ()
     not_verified: tuple[tuple[str, str], ...] = ()
+    # The restic repository's own id (`restic cat config`), where it was read.
+    repository_id: str | None = None
 
 
 def throughput(outcome: Outcome) -> float | None:
@@ -165,6 +167,7 @@ def evaluate_restore(outcome: Outcome, rto_target: float | None) -> Result:
         "kind": outcome.kind,
         "mode": outcome.mode,
         "snapshot_id": outcome.snapshot_id,
+        "repository_id": outcome.repository_id,
         "snapshot_time": isoformat_z(outcome.snapshot_time) if outcome.snapshot_time else None,
         "files_expected": outcome.files_expected,
         "files_restored": outcome.files_restored,

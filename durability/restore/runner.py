@@ -16,11 +16,11 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from durability.config.restore import RestoreSettings
 from durability.config.snapshots import SourceSettings
-from durability.errors import DurabilityError
+from durability.errors import DurabilityError, StateError
 from durability.model import Status
 from durability.restic import Restic
 from durability.resticls import Listing, Node
@@ -40,7 +40,12 @@ from durability.restore.verify import (
     walk_tree,
 )
 
+if TYPE_CHECKING:
+    from durability.state.store import Store
+
 log = logging.getLogger(__name__)
+
+IDENTITY = "repository identity"
 
 T = TypeVar("T")
 
@@ -157,11 +162,15 @@ def run_restic(
     now: datetime,
     progress: Progress | None = None,
     program: str = "restic",
+    open_store: Callable[[], Store] | None = None,
 ) -> Outcome:
     """Given a restic source, restore one snapshot into scratch, verify it, clean up.
 
-    Return the facts; raise Terminated or KeyboardInterrupt (after cleaning up) if
-    the process is told to stop.
+    The repository's id is compared with the one the snapshots feature recorded for
+    the source (in the store `open_store` opens) before anything is restored; a
+    different one stops the test CRITICAL. Without a store the identity is listed as
+    not verified. Return the facts; raise Terminated or KeyboardInterrupt (after
+    cleaning up) if the process is told to stop.
     """
     progress = progress or QuietProgress()
     mode = "sample" if options.sample else "full"
@@ -176,7 +185,8 @@ def run_restic(
         with scratch_mod.terminate_as_exception():
             try:
                 begun = _restic_phases(
-                    repo, settings, options, now, progress, facts, timer, holder
+                    repo, settings, options, now, progress, facts, timer, holder,
+                    lambda identity: judge_identity(source.name, identity, open_store, now),
                 )
             except (scratch_mod.Terminated, KeyboardInterrupt):
                 if holder:
@@ -196,6 +206,44 @@ def run_restic(
         facts.update(failure=str(error), failure_status=status)
     facts.update(seconds=tuple(timer.seconds.items()))
     return facts.outcome
+
+
+def judge_identity(
+    source: str, repository_id: str, open_store: Callable[[], Store] | None, now: datetime
+) -> tuple[str | None, str | None]:
+    """Compare a repository's id with the one recorded for `source`; record a first one.
+
+    Return (why it is not verified, why it is CRITICAL): (None, None) when it is the
+    recorded id; a reason not verified when it was seen for the first time (and is
+    recorded now) or no store can be read; a CRITICAL reason when it was replaced.
+    """
+    if open_store is None:
+        return "no state store to compare it with", None
+    from durability.snapshots import history
+
+    try:
+        store = open_store()
+        recorded = history.recorded_identity(store, source)
+        replaced = history.check_identity(store, source, repository_id, now)
+    except StateError as error:
+        return f"the recorded id could not be read: {error}", None
+    if replaced:
+        return None, replaced
+    if recorded is None:
+        return (f"first seen: id {repository_id[:8]} recorded now, later tests compare "
+                "against it"), None
+    return None, None
+
+
+def _identity_reader(repo: Restic) -> Callable[[], str | ops.ResticFailure]:
+    """Return a call reading the repository id (its failure returned, to be raised later)."""
+    def call() -> str | ops.ResticFailure:
+        try:
+            return repo.repository_id()
+        except ops.ResticFailure as failure:
+            return failure
+
+    return call
 
 
 def _speculative_listing(repo: Restic, which: str) -> Callable[[], Listing | None]:
@@ -224,6 +272,7 @@ def _restic_phases(
     facts: Facts,
     timer: PhaseTimer,
     holder: list[scratch_mod.Scratch],
+    identity_of: Callable[[str], tuple[str | None, str | None]],
 ) -> bool:
     rng: random.Random = random.SystemRandom()
     if options.seed is not None:  # tests fix the choice; it protects nothing
@@ -238,16 +287,29 @@ def _restic_phases(
             lambda: with_lock_retry(repo, now, lambda: reference.list_snapshot_set(repo)),
             lambda: ops.list_packs(repo),
             _speculative_listing(repo, options.snapshot),
+            _identity_reader(repo),
             *(
                 [_index_reader(repo, index_id) for index_id in indexes]
                 if indexes is not None else [lambda: ops.list_indexes(repo)]
             ),
         )
-        found, present, early = first[0], first[1], first[2]
-        if indexes is not None:
-            index_sets = first[3:]
+        found, present, early, identity = first[0], first[1], first[2], first[3]
+        # Another repository behind the same name proves nothing about the real
+        # backups: it is judged before anything is chosen or restored.
+        if isinstance(identity, ops.ResticFailure):
+            raise identity
+        facts.update(repository_id=identity)
+        unverified, replaced = identity_of(identity)
+        if replaced:
+            raise Stop(Status.CRITICAL, replaced)
+        if unverified:
+            facts.update(not_verified=((IDENTITY, unverified),))
         else:
-            index_sets = _parallel(*(_index_reader(repo, index_id) for index_id in first[3]))
+            facts.update(verified=(IDENTITY,))
+        if indexes is not None:
+            index_sets = first[4:]
+        else:
+            index_sets = _parallel(*(_index_reader(repo, index_id) for index_id in first[4]))
         damaged = reference.damaged_choice(found, options.snapshot)
         if damaged:
             raise Stop(Status.CRITICAL, damaged)
@@ -344,7 +406,10 @@ def _restic_phases(
                 trees=trees is not None, folders=folders, budget=options.tree_budget,
                 owner=os.geteuid() == 0, xattrs=xattrs, inexact=inexact,
             )
-            facts.update(verified=coverage.verified, not_verified=coverage.not_verified)
+            facts.update(
+                verified=(*coverage.verified, *facts.outcome.verified),
+                not_verified=(*coverage.not_verified, *facts.outcome.not_verified),
+            )
             restored = _verify(
                 scratch, expected, bool(options.sample), facts,
                 owner=os.geteuid() == 0, xattrs=xattrs,

@@ -110,6 +110,15 @@ def forget(store: Store, target: str) -> int:
 # --- restic repositories: identity, which set each snapshot was in, `restic check`. ---
 
 
+def recorded_identity(store: Store, source: str) -> str | None:
+    """Return the repository id recorded for `source`, or None if none is yet (reads only)."""
+    store.migrate(COMPONENT, MIGRATIONS)
+    row = store.query_one(
+        "SELECT repository_id FROM restic_repositories WHERE source = ?", (source,)
+    )
+    return None if row is None else str(row[0])
+
+
 def check_identity(store: Store, source: str, repository_id: str, now: datetime) -> str | None:
     """Compare a repository's id with the one recorded for `source`; record it if new.
 

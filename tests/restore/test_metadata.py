@@ -25,6 +25,7 @@ from durability.model import Result, Status
 from durability.restore.command import find_source
 from durability.restore.outcome import evaluate_restore
 from durability.restore.runner import Options, run_restic
+from durability.state.store import Store, open_sqlite
 from tests.conftest import CliResult
 from tests.restore.conftest import Repo, scratch_leftovers
 
@@ -79,7 +80,8 @@ def meta_repo(restic_bin: str, tmp_path: Path) -> Repo:
 
 
 def _test(
-    repo: Repo, tmp_path: Path, tamper: Callable[[Path], None] | None = None, **options: Any
+    repo: Repo, tmp_path: Path, tamper: Callable[[Path], None] | None = None,
+    store: Store | None = None, **options: Any,
 ) -> Result:
     config = parse_config(
         f'[restore]\nscratch_dir = "{tmp_path / "scratch"}"\nreserve = "1MiB"\n'
@@ -94,6 +96,7 @@ def _test(
     outcome = run_restic(
         find_source(config, "site"), config.restore,
         Options(before_verify=hook if tamper else None, **options), datetime.now(UTC),
+        open_store=(lambda: store) if store is not None else None,
     )
     return evaluate_restore(outcome, None)
 
@@ -112,13 +115,23 @@ def _problems(result: Result) -> dict[str, str]:
 
 
 def test_restore_metadata_clean_ok_lists_verified(meta_repo: Repo, tmp_path: Path) -> None:
-    result = _test(meta_repo, tmp_path)
+    store = open_sqlite(str(tmp_path / "state.db"))
+    # The first test of a repository records its id: not yet compared with anything.
+    first = _test(meta_repo, tmp_path, store=store)
+    assert first.status is Status.OK, first.summary
+    assert first.data["not_verified"] == ["repository identity"]
+    assert "first seen" in first.data["not_verified_reasons"]["repository identity"]
+    assert "not verified: repository identity" in first.summary
+    result = _test(meta_repo, tmp_path, store=store)
+    store.close()
     assert result.status is Status.OK, result.summary
     assert result.data["verified"] == [
         "content", "size", "type", "names", "mode", "mtime", "symlink target", "hard links",
-        "owner", "xattrs",
+        "owner", "xattrs", "repository identity",
     ]
     assert result.data["not_verified"] == []
+    assert result.data["repository_id"] == first.data["repository_id"]
+    assert len(result.data["repository_id"]) == 64
     assert result.data["mismatches"] == []
     assert scratch_leftovers(tmp_path) == []
 
