@@ -117,6 +117,17 @@ def test_polish_html_keeps_one_letter_words_and_numbers_with_the_next_word() -> 
     assert "\u00a0" not in text
 
 
+@pytest.mark.parametrize(("days", "said"), [(0, "confirmed on"), (1, "confirmed on")])
+def test_english_recent_copy_said_in_words(days: int, said: str) -> None:
+    planned = _planned("en", copies=1)
+    customer = replace(planned.customer, last_copy_at=NOW - timedelta(days=days))
+    text, html = _bodies(replace(planned, customer=customer))
+    word = "today." if days == 0 else "yesterday."
+    for body in (" ".join(text.split()), html):
+        assert said in body and word in body
+        assert "0 days ago" not in body and "1 day ago" not in body
+
+
 def _bodies(planned: Planned, sender: Sender = SENDER) -> tuple[str, str]:
     message = email.message_from_bytes(render_reminder(planned, sender, NOW).as_bytes(),
                                        policy=email.policy.default)
