@@ -18,6 +18,9 @@ if [ "$test_mode" = 1 ]; then
     apt_packages+=(prometheus prometheus-node-exporter nagios4-core systemd)
     apt_packages+=(spamassassin)  # reminder emails checked as a receiving server would
 fi
+# Every apt-get waits (up to 10 minutes) for another apt or unattended-upgrades to
+# release the dpkg lock instead of failing at once.
+apt_wait=(-o DPkg::Lock::Timeout=600)
 missing=()
 for pkg in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -27,7 +30,6 @@ if [ "${#missing[@]}" -gt 0 ]; then
         echo "setup: installing Debian packages: ${missing[*]}" >&2
         # Wait (up to 10 minutes) for another apt or unattended-upgrades to release the
         # dpkg lock instead of failing at once.
-        apt_wait=(-o DPkg::Lock::Timeout=600)
         apt-get "${apt_wait[@]}" update -qq
         DEBIAN_FRONTEND=noninteractive apt-get "${apt_wait[@]}" install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     else
@@ -59,14 +61,14 @@ SOURCES
     apt_opts=(-o "Dir::Etc::SourceList=$PWD/$apt_root/sources.list" -o Dir::Etc::SourceParts=/dev/null
               -o "Dir::State::Lists=$PWD/$apt_root/lists" -o "Dir::Cache=$PWD/$apt_root/cache"
               -o Acquire::Retries=3)
-    if apt-get "${apt_opts[@]}" -qq update >/dev/null 2>&1; then
+    if apt-get "${apt_wait[@]}" "${apt_opts[@]}" -qq update >/dev/null 2>&1; then
         version=$(apt-cache "${apt_opts[@]}" show restic 2>/dev/null | sed -n 's/^Version: //p' | sort -V | tail -1)
     else
         version=""
         echo "setup: cannot reach deb.debian.org for restic 0.18; using the cached copy if any" >&2
     fi
     if [ -n "$version" ] && [ ! -x "$tools/restic-$version/usr/bin/restic" ]; then
-        (cd "$apt_root/debs" && rm -f restic_*.deb && apt-get "${apt_opts[@]}" -o APT::Sandbox::User=root -qq download "restic=$version")
+        (cd "$apt_root/debs" && rm -f restic_*.deb && apt-get "${apt_wait[@]}" "${apt_opts[@]}" -o APT::Sandbox::User=root -qq download "restic=$version")
         rm -rf "$tools/restic-$version.tmp"
         dpkg-deb -x "$apt_root"/debs/restic_*.deb "$tools/restic-$version.tmp"
         mv "$tools/restic-$version.tmp" "$tools/restic-$version"
@@ -85,7 +87,7 @@ fi
 axe_version=4.14.1
 if [ "$test_mode" = 1 ] && ! grep -qs "\"version\": \"$axe_version\"" var/npm/node_modules/axe-core/package.json; then
     if ! command -v npm >/dev/null && [ "$(id -u)" = 0 ]; then
-        DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends npm >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get "${apt_wait[@]}" install -y -qq --no-install-recommends npm >/dev/null
     fi
     npm install --silent --no-audit --no-fund --prefix var/npm "axe-core@$axe_version" >/dev/null
 fi

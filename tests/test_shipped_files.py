@@ -42,7 +42,7 @@ def test_textfiles_are_named_durability_check_prom_everywhere() -> None:
         [REPO / "README.md"],
     )
     allowed = re.compile(
-        r"durability_(raid|snapshots|restore_test|remind|check|JOB|<check>|\*)\.prom"
+        r"durability_(raid|snapshots|restore_test|remind|check|service|JOB|<check>|\*)\.prom"
     )
     found = 0
     for path in shipped:
