@@ -126,7 +126,7 @@ def test_sigkill_mid_listing_kills_restic(
     secret.write_text("secret\n")
     config = write_config(
         "[[snapshots.sources]]\n"
-        f'name = "hung"\nkind = "restic"\nrepository = "s3:http://127.0.0.1:{silent_port}/b/r"\n'
+        f'name = "hung"\nkind = "restic"\nrepository = "s3:http://127.0.0.1:{silent_port}/bucket/repo"\n'
         f'password_file = "{password}"\naccess_key_id = "a"\nsecret_access_key_file = "{secret}"\n'
     )
     proc = _start(config, "snapshots", "--format", "json")

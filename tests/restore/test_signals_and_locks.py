@@ -63,6 +63,16 @@ def test_restore_test_signal_mid_restore_leaves_no_scratch(
     assert list((repo.path / "locks").iterdir()) == []
 
 
+def _written(lock: Path) -> bool:
+    """True for a lock file restic has finished writing (not its temporary file)."""
+    if "-tmp-" in lock.name:
+        return False
+    try:
+        return lock.stat().st_size > 0
+    except FileNotFoundError:
+        return False
+
+
 def _hold_exclusive_lock(repo: Repo) -> subprocess.Popen[bytes]:
     """Start `restic check --read-data` (an exclusive lock) and stop it holding the lock."""
     locks = repo.path / "locks"
@@ -74,8 +84,9 @@ def _hold_exclusive_lock(repo: Repo) -> subprocess.Popen[bytes]:
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        # Stop it once its lock file is completely written.
-        if any(lock.stat().st_size > 0 for lock in set(locks.iterdir()) - before):
+        # Stop it once its lock file is in place: restic writes a "-tmp-" file and
+        # renames it, so only a renamed file with content counts.
+        if any(_written(lock) for lock in set(locks.iterdir()) - before):
             time.sleep(0.05)
             proc.send_signal(signal.SIGSTOP)
             return proc
