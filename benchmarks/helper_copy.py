@@ -43,6 +43,7 @@ def one_run(work: Path, source: Path, verify: bool) -> tuple[float, float]:
     """Return (first copy seconds, second copy seconds) into a fresh repository."""
     password = work / "pw"
     password.write_text("benchmark\n")
+    password.chmod(0o600)
     repo = work / f"repo-{time.monotonic_ns()}"
     restic = make_restic(str(repo), str(password), cache_dir=str(work / "cache"))
     restic.run(["init"])

@@ -94,6 +94,7 @@ def _run(root: Path, size: int, files: int, rounds: int) -> int:
     paths = _write_data(data, size, files)
     password = root / "password"
     password.write_text("benchmark-password\n")
+    password.chmod(0o600)
     repo = root / "repo"
     env = {**os.environ, "RESTIC_REPOSITORY": str(repo), "RESTIC_PASSWORD_FILE": str(password)}
     subprocess.run(["restic", "--no-cache", "init"], env=env, check=True, capture_output=True)
