@@ -21,10 +21,13 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from durability.errors import CommandError, DurabilityError
 from durability.execute import Completed, Watch, supervise
+
+if TYPE_CHECKING:
+    from durability.resticlocal import LocalRepository
 
 # The kinds of failure, the same for snapshots, restore tests and the helper.
 WRONG_PASSWORD = "wrong-password"  # noqa: S105 - a kind name, not a secret
@@ -490,9 +493,14 @@ class RetryWatch(Watch):
     restic at once.
     """
 
-    def __init__(self, budget: float, on_line: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self, budget: float, on_line: Callable[[str], None] | None = None,
+        stop_when: Callable[[], str | None] | None = None,
+    ) -> None:
         import time
 
+        self.stop_when = stop_when
+        self.stopped_by_caller: str | None = None
         self.budget = budget
         self.clock = time.monotonic
         self.since: float | None = None
@@ -519,7 +527,12 @@ class RetryWatch(Watch):
             self.on_line(line)
 
     def give_up(self, now: float) -> str | None:
-        """Return why restic must stop: a hopeless error, or failing past the budget."""
+        """Return why restic must stop: the caller's reason, a hopeless error, or failing
+        past the budget."""
+        if self.stop_when is not None and self.stopped_by_caller is None:
+            self.stopped_by_caller = self.stop_when()
+        if self.stopped_by_caller is not None:
+            return self.stopped_by_caller
         if self.since is None or self.last is None:
             return None
         op, why = self.last
@@ -588,16 +601,19 @@ class Restic:
         timeout: float | None = None,
         on_stdout: Callable[[str], None] | None = None,
         keep_stdout: bool = True,
+        stop_when: Callable[[], str | None] | None = None,
     ) -> Completed:
         """Run restic with args and return what it printed. Raise ResticError on failure.
 
         The call is killed after `timeout` (default: the wrapper's), or once one backend
         request has been retried for longer than `retry_budget` (kind "unreachable").
         `on_stdout` sees each line of output as it comes; with `keep_stdout` False the
-        output is not kept (for listings too large to hold).
+        output is not kept (for listings too large to hold). `stop_when`, asked about
+        five times a second, returns a reason to stop restic (kind no-space if the
+        reason says "no space", else other), or None.
         """
         limit = timeout or self.timeout
-        watch = RetryWatch(self.retry_budget, on_stdout)
+        watch = RetryWatch(self.retry_budget, on_stdout, stop_when)
         try:
             done = supervise(
                 self.argv(args, no_lock=no_lock),
@@ -610,6 +626,10 @@ class Restic:
         except CommandError as error:
             raise ResticError(f"restic: {error}", OTHER) from error
         command = next((arg for arg in args if not arg.startswith("-")), "restic")
+        if done.stopped is not None and watch.stopped_by_caller is not None:
+            reason = watch.stopped_by_caller
+            kind = NO_SPACE if "no space" in reason else OTHER
+            raise ResticError(f"restic {command} stopped: {reason}", kind, None, done.stderr)
         if done.stopped is not None:
             retrying = watch.give_up(0.0)
             if retrying is not None and watch.hopeless:
@@ -659,6 +679,18 @@ class Restic:
                 )
             self._version = parse_version(done.stdout)
         return self._version
+
+    def local_reader(self, folder: str) -> LocalRepository:
+        """Return a direct reader of this local repository (`restic cat masterkey`, once).
+
+        Raise ResticError if restic cannot open the repository, or
+        `resticlocal.Unsupported` if what it printed is not a master key.
+        """
+        from durability import resticlocal
+
+        fresh = [] if self.no_cache else ["--no-cache"]
+        done = self.run([*fresh, "cat", "masterkey"], no_lock=True)
+        return resticlocal.LocalRepository(folder, resticlocal.parse_masterkey(done.stdout))
 
     def repository_id(self) -> str:
         """Return the repository's id (`restic cat config`, read without a cache)."""

@@ -5,14 +5,16 @@
   truncated file) with a warning and exit 0, so the files are listed on their own and
   a file that does not load is reported, never passed over.
 - The node listing (`restic ls --json`, one restic for the whole snapshot).
-- The snapshot's own trees (`restic cat blob`, one restic per folder): raw name bytes,
-  symlink targets, hard links and extended attributes, which `ls` does not carry. Trees
-  are read only up to a budget of folders; beyond it those properties are reported as
-  not verified.
+- The snapshot's own trees: raw name bytes, symlink targets, hard links and extended
+  attributes, which `ls` does not carry. A local repository's trees are read directly
+  from its packs (`durability.resticlocal`), all of them; elsewhere `restic cat blob`
+  reads them, one restic per folder, up to a budget of folders, beyond which those
+  properties are reported as not verified.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Callable, Sequence
@@ -23,8 +25,11 @@ from durability import resticls
 from durability.errors import CommandError, ParseError
 from durability.execute import run_lines
 from durability.restic import Restic, ResticError, ResticSnapshot, parse_snapshots
+from durability.resticlocal import Damaged, LocalRepository, Unsupported
 from durability.resticls import Listing, Node
 from durability.restore import resticops as ops
+
+log = logging.getLogger(__name__)
 
 # Folders whose trees are read at most (each read starts restic once).
 TREE_BUDGET = 64
@@ -156,11 +161,30 @@ def list_nodes(repo: Restic, snapshot_id: str) -> Listing:
     return listing
 
 
-def read_tree(repo: Restic, tree_id: str, folder: bytes) -> list[Node]:
+def read_tree(
+    repo: Restic, tree_id: str, folder: bytes, local: LocalRepository | None = None
+) -> list[Node]:
     """Given a tree blob's ID and its folder, return its nodes (raw names).
 
-    Raise ResticFailure if it cannot be read or parsed (a damaged tree is data).
+    With `local` (a local repository's direct reader) the blob is read from its pack,
+    authenticated; else `restic cat blob` reads it. Raise ResticFailure if it cannot
+    be read or parsed (a damaged tree is data).
     """
+    if local is not None:
+        try:
+            text = local.tree(tree_id)
+        except Damaged as error:
+            shown = resticls.display(folder or b"/")
+            raise ops.ResticFailure(
+                f"the tree of {shown} ({tree_id[:8]}) cannot be read: {error}", ops.KIND_DATA
+            ) from error
+        except Unsupported as error:
+            log.info("tree %s read by restic: %s", tree_id[:8], error)
+        else:
+            try:
+                return resticls.parse_tree(text, folder)
+            except ParseError as error:
+                raise ops.ResticFailure(str(error), ops.KIND_DATA) from error
     try:
         done = ops.call(repo, ["cat", "blob", tree_id], no_lock=True)
     except ops.ResticFailure as failure:
@@ -174,7 +198,7 @@ def read_tree(repo: Restic, tree_id: str, folder: bytes) -> list[Node]:
 
 def read_trees(
     repo: Restic, root_tree: str, workers: int = TREE_WORKERS,
-    should_stop: Callable[[], bool] | None = None,
+    should_stop: Callable[[], bool] | None = None, local: LocalRepository | None = None,
 ) -> list[Node]:
     """Given the snapshot's root tree, return every node of the snapshot, from its trees.
 
@@ -187,7 +211,7 @@ def read_trees(
         while level:
             if should_stop is not None and should_stop():
                 raise ops.ResticFailure("tree reading stopped", ops.KIND_OTHER)
-            results = list(pool.map(lambda item: read_tree(repo, item[0], item[1]), level))
+            results = list(pool.map(lambda item: read_tree(repo, item[0], item[1], local), level))
             level = []
             for children in results:
                 for node in children:

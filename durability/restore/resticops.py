@@ -13,7 +13,7 @@ import json
 import os
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from durability import restic as seam
@@ -61,15 +61,20 @@ def describe_lock(stderr: str) -> str | None:
 
 
 def call(
-    repo: Restic, args: Sequence[str], *, timeout: float | None = None, no_lock: bool = False
+    repo: Restic, args: Sequence[str], *, timeout: float | None = None, no_lock: bool = False,
+    on_stdout: Callable[[str], None] | None = None,
+    stop_when: Callable[[], str | None] | None = None,
 ) -> Completed:
     """Run `restic ARGS` on a repository; raise ResticFailure (classified) on failure.
 
     `no_lock` is for reads that need not hold the repository (a lock costs a write and
-    a quarter second per call); the restore itself always takes its lock.
+    a quarter second per call); the restore itself always takes its lock. `on_stdout`
+    and `stop_when` are the seam's (`Restic.run`).
     """
     try:
-        return repo.run(args, timeout=timeout, no_lock=no_lock)
+        return repo.run(
+            args, timeout=timeout, no_lock=no_lock, on_stdout=on_stdout, stop_when=stop_when
+        )
     except ResticError as error:
         if str(error).startswith("restic"):
             raise

@@ -8,9 +8,11 @@ filled) or CRITICAL (the data is wrong). SIGTERM and SIGINT unwind through the s
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
+import re
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +24,8 @@ from durability.config.restore import RestoreSettings
 from durability.config.snapshots import SourceSettings
 from durability.errors import DurabilityError, StateError
 from durability.model import Status
-from durability.restic import Restic
+from durability.restic import Restic, parse_snapshots
+from durability.resticlocal import BlobPlace, Damaged, LocalRepository, Unsupported
 from durability.resticls import Listing, Node
 from durability.restore import reference
 from durability.restore import resticops as ops
@@ -61,6 +64,10 @@ class Options:
     live_root: str = "/"
     hash_workers: int = 0
     tree_budget: int = reference.TREE_BUDGET
+    # A local repository's snapshots, config, index and trees are read directly (one
+    # restic start instead of one per folder); False asks restic for each, as for a
+    # remote repository (tests use it to exercise that path on a local one).
+    read_directly: bool = True
     # Called with the restored folder between the restore and the comparison (tests
     # use it to damage what came back, so the comparison itself is exercised).
     before_verify: Callable[[str], None] | None = None
@@ -263,6 +270,123 @@ def _speculative_listing(repo: Restic, which: str) -> Callable[[], Listing | Non
     return call
 
 
+_RESTORING = re.compile(r"^restoring <?[Ss]napshot ([0-9a-f]{8,64})\b")
+
+
+class Speculation:
+    """A full restore of the snapshot asked for, begun while the repository is checked.
+
+    restic starts, derives its key and reads the index while the snapshots, the
+    listing and the repository's identity are read beside it. The restore is used
+    only if every check passes and restic restored the snapshot chosen in the end
+    (it names it on its first line); otherwise it is stopped and its folder removed.
+    Until it is used it is not part of the test: a failure of the checks is judged
+    as if nothing had been restored. It never takes the scratch disk below its
+    reserve: restic is stopped first.
+    """
+
+    def __init__(self, repo: Restic, settings: RestoreSettings, which: str) -> None:
+        self.repo = repo
+        self.free_before = scratch_mod.free_bytes(settings.scratch_dir)
+        self.scratch = scratch_mod.create(settings.scratch_dir)
+        self.adopted = False
+        self.killed = False
+        self._cancel = threading.Event()
+        self._named = threading.Event()
+        # Waited on instead of Thread.join: a signal that interrupts a join on Python
+        # 3.11 leaves the thread marked stopped while it still runs.
+        self._done = threading.Event()
+        self._restored: str | None = None
+        self._result: BaseException | None = None
+        guard = reserve_guard(settings)
+
+        def stop_when() -> str | None:
+            reason = "no longer needed" if self._cancel.is_set() else guard()
+            self.killed = self.killed or reason is not None
+            return reason
+
+        def see(line: str) -> None:
+            found = _RESTORING.match(line)
+            if found and self._restored is None:
+                self._restored = found[1]
+                self._named.set()
+
+        def run() -> None:
+            try:
+                ops.call(repo, reference.restore_args(which, self.scratch.tree),
+                         on_stdout=see, stop_when=stop_when)
+            except BaseException as error:  # handed to the thread that adopts it
+                self._result = error
+            finally:
+                self._named.set()
+                self._done.set()
+
+        self._thread = threading.Thread(target=run, name="speculative restore", daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def begin(
+        cls, repo: Restic, settings: RestoreSettings, options: Options
+    ) -> Speculation | None:
+        """Start one if the test restores a whole snapshot named in advance."""
+        if options.sample or options.snapshot == "random" or options.before_verify:
+            return None
+        try:
+            scratch_mod.check_space(settings.scratch_dir, 0, settings.reserve)
+            return cls(repo, settings, options.snapshot)
+        except scratch_mod.ScratchError:
+            return None  # the test itself says why, in its own order
+
+    def adopt(self, snapshot_id: str) -> bool:
+        """Use the restore if restic is restoring `snapshot_id`; return whether it is."""
+        self._named.wait()
+        self.adopted = self._restored is not None and snapshot_id.startswith(self._restored)
+        if not self.adopted:
+            self.discard()
+        return self.adopted
+
+    def finish(self) -> None:
+        """Wait for the adopted restore; raise its failure, if it failed."""
+        self._done.wait()
+        if self._result is not None:
+            raise self._result
+
+    def discard(self) -> None:
+        """Stop restic and wait for it; remove the folder unless the restore was adopted.
+
+        A restic stopped here leaves its lock behind (it is killed): that lock, stale
+        now, is removed.
+        """
+        with scratch_mod.shielded():
+            self._cancel.set()
+            self._done.wait()
+            if self.killed:
+                self.killed = False
+                _remove_own_stale_lock(self.repo)
+            if not self.adopted and os.path.exists(self.scratch.root):
+                try:
+                    scratch_mod.remove_tree(self.scratch.root)
+                except OSError as error:
+                    log.warning("cannot remove scratch folder %s: %s", self.scratch.root, error)
+
+
+def reserve_guard(settings: RestoreSettings) -> Callable[[], str | None]:
+    """Return a check that says when the scratch disk has fallen below its reserve."""
+    from durability.units import format_bytes
+
+    def check() -> str | None:
+        try:
+            free = scratch_mod.free_bytes(settings.scratch_dir)
+        except OSError:
+            return None
+        if free < settings.reserve:
+            return (f"no space: {format_bytes(free)} left free on the scratch disk, less than "
+                    f"its {format_bytes(settings.reserve)} reserve")
+        return None
+
+    return check
+
+
 def _restic_phases(
     repo: Restic,
     settings: RestoreSettings,
@@ -274,26 +398,60 @@ def _restic_phases(
     holder: list[scratch_mod.Scratch],
     identity_of: Callable[[str], tuple[str | None, str | None]],
 ) -> bool:
+    speculation = Speculation.begin(repo, settings, options)
+    try:
+        return _checked_restore(
+            repo, settings, options, now, progress, facts, timer, holder, identity_of,
+            speculation,
+        )
+    finally:
+        if speculation is not None:
+            speculation.discard()
+
+
+def _checked_restore(
+    repo: Restic,
+    settings: RestoreSettings,
+    options: Options,
+    now: datetime,
+    progress: Progress,
+    facts: Facts,
+    timer: PhaseTimer,
+    holder: list[scratch_mod.Scratch],
+    identity_of: Callable[[str], tuple[str | None, str | None]],
+    speculation: Speculation | None,
+) -> bool:
     rng: random.Random = random.SystemRandom()
     if options.seed is not None:  # tests fix the choice; it protects nothing
         rng = random.Random(options.seed)  # noqa: S311
     with timer.phase("list"):
         # restic retries a missing pack for most of a minute before giving up, so the
         # index is checked against the pack files before anything reads a pack.
-        # A local repository is listed without restic, so its index files are read
-        # alongside the snapshot listing; elsewhere the listing takes a round of its own.
-        indexes = ops.list_indexes(repo) if ops.local_folder(repo.repository) else None
-        first = _parallel(
-            lambda: with_lock_retry(repo, now, lambda: reference.list_snapshot_set(repo)),
-            lambda: ops.list_packs(repo),
-            _speculative_listing(repo, options.snapshot),
-            _identity_reader(repo),
-            *(
-                [_index_reader(repo, index_id) for index_id in indexes]
-                if indexes is not None else [lambda: ops.list_indexes(repo)]
-            ),
+        # A local repository's config, index and trees are read directly after one
+        # `restic cat masterkey` (every restic start costs a key derivation); elsewhere
+        # restic reads them, the index listing taking a round of its own.
+        folder = ops.local_folder(repo.repository)
+        local = (
+            _local_metadata(repo, folder)
+            if folder is not None and options.read_directly else None
         )
-        found, present, early, identity = first[0], first[1], first[2], first[3]
+        if local is not None:
+            # The snapshot files, config and index were read directly: restic is not
+            # started once more for them (nor for `ls`: the trees are the listing).
+            found, present, early = local.snapshot_set, ops.list_packs(repo), None
+            identity, index_sets = local.identity, local.index_sets
+        else:
+            first = _parallel(
+                lambda: with_lock_retry(repo, now, lambda: reference.list_snapshot_set(repo)),
+                lambda: ops.list_packs(repo),
+                _speculative_listing(repo, options.snapshot),
+                _identity_reader(repo),
+                lambda: ops.list_indexes(repo),
+            )
+            found, present, early = first[0], first[1], first[2]
+            identity, index_sets = first[3], _parallel(
+                *(_index_reader(repo, index_id) for index_id in first[4])
+            )
         # Another repository behind the same name proves nothing about the real
         # backups: it is judged before anything is chosen or restored.
         if isinstance(identity, ops.ResticFailure):
@@ -306,10 +464,6 @@ def _restic_phases(
             facts.update(not_verified=((IDENTITY, unverified),))
         else:
             facts.update(verified=(IDENTITY,))
-        if indexes is not None:
-            index_sets = first[4:]
-        else:
-            index_sets = _parallel(*(_index_reader(repo, index_id) for index_id in first[4]))
         damaged = reference.damaged_choice(found, options.snapshot)
         if damaged:
             raise Stop(Status.CRITICAL, damaged)
@@ -331,15 +485,28 @@ def _restic_phases(
                 f"{len(missing)} pack file(s) referenced by the index are missing from "
                 f"the repository: {shown}",
             )
-        listing = early
-        if listing is None or listing.snapshot is None or listing.snapshot.id != snapshot.id:
-            listing = reference.list_nodes(repo, snapshot.id)
-        listed = listing.nodes
-        folders = sum(1 for node in listed if node.type == "dir") + 1
-        tree_root = snapshot.tree or (listing.snapshot.tree if listing.snapshot else None)
-        use_trees = tree_root is not None and folders <= options.tree_budget
         trees: list[Node] | None = None
-        if use_trees and options.sample and tree_root is not None:
+        reader = local.reader if local is not None else None
+        if reader is not None:
+            # Trees read directly cost no restic start each: every folder's tree is
+            # read, and they are the listing.
+            if snapshot.tree is None:
+                raise Stop(Status.CRITICAL, f"snapshot {snapshot.id[:8]} names no tree")
+            tree_root: str | None = snapshot.tree
+            trees = reference.read_trees(repo, snapshot.tree, local=reader)
+            listed: Sequence[Node] = trees
+            folders = sum(1 for node in listed if node.type == "dir") + 1
+            budget = max(folders, options.tree_budget)
+        else:
+            listing = early
+            if listing is None or listing.snapshot is None or listing.snapshot.id != snapshot.id:
+                listing = reference.list_nodes(repo, snapshot.id)
+            listed = listing.nodes
+            folders = sum(1 for node in listed if node.type == "dir") + 1
+            tree_root = snapshot.tree or (listing.snapshot.tree if listing.snapshot else None)
+            budget = options.tree_budget
+        use_trees = tree_root is not None and folders <= budget
+        if use_trees and options.sample and tree_root is not None and trees is None:
             # The sample is drawn from the trees, so that its names are exact bytes.
             trees = _checked_trees(repo, tree_root, listed, None)
     base: Sequence[Node] = trees if trees is not None else listed
@@ -355,9 +522,17 @@ def _restic_phases(
     expected_files = [node for node in expected if node.type == "file"]
     needed = sum(node.size for node in expected_files)
     facts.update(files_expected=len(expected_files))
-    scratch_mod.check_space(settings.scratch_dir, needed, settings.reserve)
-    scratch = scratch_mod.create(settings.scratch_dir)
-    holder.append(scratch)
+    adopted = speculation is not None and speculation.adopt(snapshot.id)
+    if speculation is not None and adopted:
+        scratch = speculation.scratch
+        holder.append(scratch)
+        scratch_mod.check_space(settings.scratch_dir, needed, settings.reserve,
+                                available=speculation.free_before)
+    else:
+        scratch_mod.check_space(settings.scratch_dir, needed, settings.reserve)
+        scratch = scratch_mod.create(settings.scratch_dir)
+        holder.append(scratch)
+    guard = reserve_guard(settings)
     # The live files and the snapshot's trees do not depend on the restore: read them
     # while restic works.
     live = find_live_files(expected_files, options.live_root)
@@ -366,19 +541,33 @@ def _restic_phases(
         tree_future = None
         if use_trees and trees is None and tree_root is not None:
             tree_future = background.submit(
-                _checked_trees, repo, tree_root, listed, stop_hashing
+                _checked_trees, repo, tree_root, listed, stop_hashing, reader
             )
         try:
             with timer.phase("restore"), progress.watch("restore", needed, scratch.tree):
                 try:
-                    with_lock_retry(
-                        repo, now,
-                        lambda: ops.call(
-                            repo, reference.restore_args(snapshot.id, scratch.tree, includes)
-                        ),
-                    )
+                    def restore() -> None:
+                        with_lock_retry(
+                            repo, now,
+                            lambda: ops.call(
+                                repo, reference.restore_args(snapshot.id, scratch.tree, includes),
+                                stop_when=guard,
+                            ),
+                        )
+
+                    if speculation is not None and adopted:
+                        try:
+                            speculation.finish()
+                        except ops.ResticFailure as failure:
+                            if failure.kind != ops.KIND_LOCKED:
+                                raise
+                            restore()  # a lock is waited for, or a stale one removed
+                    else:
+                        restore()
                 except ops.ResticFailure as failure:
                     if failure.kind == ops.KIND_NO_SPACE:
+                        if failure.returncode is None:  # stopped at the reserve: killed
+                            _remove_own_stale_lock(repo)
                         raise Stop(
                             Status.UNKNOWN, f"scratch disk full: {failure}"
                         ) from failure
@@ -403,7 +592,7 @@ def _restic_phases(
             inexact = sum(1 for node in expected if not node.exact)
             xattrs = trees is not None and keeps_xattrs(scratch.root)
             coverage = coverage_of(
-                trees=trees is not None, folders=folders, budget=options.tree_budget,
+                trees=trees is not None, folders=folders, budget=budget,
                 owner=os.geteuid() == 0, xattrs=xattrs, inexact=inexact,
             )
             facts.update(
@@ -445,14 +634,54 @@ def _restic_phases(
 
 
 def _checked_trees(
-    repo: Restic, root: str, listed: Sequence[Node], stop: threading.Event | None
+    repo: Restic, root: str, listed: Sequence[Node], stop: threading.Event | None,
+    reader: LocalRepository | None = None,
 ) -> list[Node]:
     """Read the snapshot's trees; raise Stop (CRITICAL) if they disagree with the listing."""
-    trees = reference.read_trees(repo, root, should_stop=stop.is_set if stop else None)
+    trees = reference.read_trees(
+        repo, root, should_stop=stop.is_set if stop else None, local=reader
+    )
     problem = reference.same_nodes(listed, trees)
     if problem:
         raise Stop(Status.CRITICAL, problem)
     return trees
+
+
+@dataclass(frozen=True)
+class LocalMetadata:
+    """A local repository read directly: its reader, its id and its index's packs."""
+
+    reader: LocalRepository
+    identity: str
+    index_sets: list[set[str]]
+    snapshot_set: reference.SnapshotSet
+
+
+def _local_metadata(repo: Restic, folder: str) -> LocalMetadata | None:
+    """Read a local repository's id and index directly, or return None to ask restic.
+
+    Whatever this cannot read (restic could not open the repository, an unknown
+    format, a file that fails authentication) is left to restic's own commands, which
+    judge it as they always do.
+    """
+    try:
+        reader = repo.local_reader(folder)
+        identity = reader.repository_id()
+        loaded, damaged = reader.snapshots()
+        snapshots = sorted(parse_snapshots(json.dumps(loaded)), key=lambda item: item.time)
+        index_sets: list[set[str]] = []
+        trees: dict[str, BlobPlace] = {}
+        for index_id in reader.index_ids():
+            packs, places = reader.read_index(index_id)
+            index_sets.append(packs)
+            trees.update(places)
+    except (ops.ResticFailure, Unsupported, Damaged) as error:
+        log.info("%s not read directly (%s); restic reads it", folder, error)
+        return None
+    reader.remember_trees(trees)
+    return LocalMetadata(
+        reader, identity, index_sets, reference.SnapshotSet(tuple(snapshots), tuple(damaged))
+    )
 
 
 def _remove_own_stale_lock(repo: Restic) -> None:

@@ -80,9 +80,14 @@ def ensure_parent(parent: str) -> None:
         raise ScratchError(f"scratch folder {parent} is not writable")
 
 
-def check_space(parent: str, needed: int, reserve: int) -> None:
-    """Raise ScratchError unless `needed` bytes fit under parent with `reserve` left free."""
-    available = free_bytes(parent)
+def check_space(parent: str, needed: int, reserve: int, available: int | None = None) -> None:
+    """Raise ScratchError unless `needed` bytes fit under parent with `reserve` left free.
+
+    `available` is the free space to judge by, if measured earlier (before a restore
+    into the folder began); else it is measured now.
+    """
+    if available is None:
+        available = free_bytes(parent)
     if needed + reserve > available:
         from durability.units import format_bytes
 
