@@ -195,8 +195,8 @@ def test_recovery_text_in_polish(polish: None) -> None:
         "/home/ola/.config/durability-helper/keys/d restore latest --target ~/odtworzone\n"
         "Następny krok: durability-helper copy ŚCIEŻKA...\n")
     command = recovery_text(_enrolled("pass show kopia"))
-    assert ("Hasło jest pobierane z Twojego polecenia podającego hasło; zadbaj, żeby to "
-            "polecenie dalej działało.") in command
+    assert ("Hasło podaje polecenie ustawione w --password-command; zadbaj, żeby nadal "
+            "działało.") in command
     assert "--password-command 'pass show kopia'" in command
 
 
