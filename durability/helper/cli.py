@@ -19,7 +19,7 @@ from typing import NoReturn
 
 from durability.errors import DurabilityError
 from durability.helper.folder import Folder, HelperError, default_cache, default_folder
-from durability.helper.i18n import _, ngettext
+from durability.helper.i18n import _, ngettext, pgettext
 
 
 def epilog() -> str:
@@ -45,29 +45,33 @@ def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of durability-helper."""
     parser = argparse.ArgumentParser(
         prog="durability-helper",
-        description=_("Copy your data to your own external disk, verified, and tell your "
-        "provider it is done."),
+        description=_wrap(_("Copy your data to your own external disk, verified, and tell "
+        "your provider it is done.")),
         epilog=epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=_version(),
                         help=_("show program's version number and exit"))
     parser.add_argument(
-        "--config-dir", metavar="DIR",
+        "--config-dir", metavar=pgettext("metavar", "DIR"),
         help=_("settings, passwords and receipts (default: $XDG_CONFIG_HOME/durability-helper)"),
     )
-    parser.add_argument("--restic", metavar="PATH", default="restic", help=_("the restic program"))
+    parser.add_argument("--restic", metavar=pgettext("metavar", "PATH"), default="restic",
+                        help=_("the restic program"))
     parser.add_argument("-v", "--verbose", action="count", default=0, help=_("say more"))
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    commands = parser.add_subparsers(dest="command", metavar=pgettext("metavar", "COMMAND"),
+                                     required=True, help=_("one of these commands:"))
 
     enroll = commands.add_parser(
         "enroll", help=_("make an external disk a backup disk"),
         description=_("Mark the disk mounted at MOUNTPOINT and create an encrypted restic "
         "repository on it. Nothing is written to a disk that was not enrolled."),
     )
-    enroll.add_argument("mountpoint", metavar="MOUNTPOINT")
+    enroll.add_argument("mountpoint", metavar=pgettext("metavar", "MOUNTPOINT"),
+                        help=_("the folder the external disk is mounted at, for example "
+                               "/media/you/BACKUP"))
     enroll.add_argument(
-        "--password-command", metavar="CMD", default="",
+        "--password-command", metavar=pgettext("metavar", "CMD"), default="",
         help=_("get the password from this command (e.g. 'pass show backup-disk') instead "
         "of a generated password file"),
     )
@@ -78,31 +82,33 @@ def build_parser() -> argparse.ArgumentParser:
         "by reading it back, and keep a receipt. Without PATHs, the PATHs of the previous "
         "copy are used."),
     )
-    copy.add_argument("paths", nargs="*", metavar="PATH")
+    copy.add_argument("paths", nargs="*", metavar=pgettext("metavar", "PATH"),
+                      help=_("the folders and files to copy"))
     copy.add_argument(
-        "--confirm-url", metavar="URL",
+        "--confirm-url", metavar=pgettext("metavar", "URL"),
         help=_("the confirm link from your reminder email: send the receipt to your provider"),
     )
     copy.add_argument(
-        "--wait", type=float, default=0.0, metavar="SECONDS",
+        "--wait", type=_seconds, default=0.0, metavar=pgettext("metavar", "SECONDS"),
         help=_("wait up to SECONDS for an enrolled disk to be mounted (for the plug-in trigger)"),
     )
     copy.add_argument(
-        "--read-data-subsets", type=_positive, default=10, metavar="N",
+        "--read-data-subsets", type=_positive, default=10, metavar=pgettext("metavar", "N"),
         help=_("read back 1/N of the disk's data per copy, a different part each time "
         "(1 = all of it; default 10)"),
     )
     copy.add_argument(
-        "--sample", type=_non_negative, default=20, metavar="N",
+        "--sample", type=_non_negative, default=20, metavar=pgettext("metavar", "N"),
         help=_("restore N files at random and compare them with the originals (default 20)"),
     )
     copy.add_argument(
         "--progress", choices=("auto", "always", "never"), default="auto",
-        help=_("show steps on stderr (auto: on a terminal)"),
+        help=_("show the steps on stderr: auto (on a terminal only), always or never"),
     )
     copy.add_argument(
         "--notify", choices=("auto", "always", "never"), default="auto",
-        help=_("desktop notification at the end (auto: where notify-send and a desktop exist)"),
+        help=_("a desktop notification at the end: auto (where notify-send and a desktop "
+             "exist), always or never"),
     )
 
     confirm = commands.add_parser(
@@ -110,7 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
         description=_("Send the newest receipt, and any still waiting, to the confirm link "
         "from your reminder email."),
     )
-    confirm.add_argument("url", nargs="?", metavar="URL", help=_("the confirm link"))
+    confirm.add_argument("url", nargs="?", metavar=pgettext("metavar", "URL"),
+                         help=_("the confirm link"))
 
     status = commands.add_parser("status", help=_("enrolled disks and their last copies"))
     status.add_argument("--json", action="store_true", help=_("machine-readable output"))
@@ -123,6 +130,24 @@ def _whole_number(text: str) -> int:
     except ValueError:
         raise argparse.ArgumentTypeError(
             _("not a whole number: {text}").format(text=repr(text))) from None
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            _("not a number of seconds: {text}").format(text=repr(text))) from None
+    if not value >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(_("must be 0 or more"))
+    return value
+
+
+def _wrap(text: str) -> str:
+    """Return a paragraph wrapped for --help (the top parser keeps its text as written)."""
+    import textwrap
+
+    return textwrap.fill(text, width=78)
 
 
 def _positive(text: str) -> int:
@@ -304,7 +329,7 @@ def dispatch(argv: Sequence[str]) -> int:
         logging.DEBUG
     )
     logging.basicConfig(level=level, stream=sys.stderr,
-                        format="durability-helper: %(levelname)s: %(message)s")
+                        format="durability-helper: %(message)s")
     folder = Folder(Path(args.config_dir) if args.config_dir else default_folder())
     try:
         return COMMANDS[args.command](args, folder)

@@ -220,7 +220,11 @@ def copy_to_disk(
 
         problem = check_secret_file(password_file, "disk password file")
         if problem:
-            raise HelperError(f"disk {name}: {problem}")
+            log.debug("%s", problem)
+            raise HelperError(_(
+                "disk {disk}: its password file {file} cannot be used: it must be a regular "
+                "file that other users cannot read (run `chmod 600 {file}`)").format(
+                    disk=name, file=password_file))
     try:
         fd, repository = disks.open_pinned(disk, disk.marker.repository)
     except OSError as error:
@@ -311,9 +315,9 @@ def _copy_pinned(
         full_id = parse_ls_snapshot_id(listing.stdout)
         files = parse_ls_files(listing.stdout)
     except ParseError as error:
-        raise VerifyError(
-            f"disk {name}: verification failed, the new copy's listing cannot be read ({error})"
-        ) from error
+        raise VerifyError(_(
+            "disk {disk}: verification failed, the list of files of the new copy cannot be "
+            "read ({error})").format(disk=name, error=error)) from error
     summary = replace(summary, snapshot_id=full_id or summary.snapshot_id)
     _require_mounted(disk, options, name)
     record = replace(record, last_copy_at=isoformat(now), last_snapshot_id=summary.snapshot_id)
@@ -333,7 +337,9 @@ def _copy_pinned(
                   .format(disk=name))
     checked = verify_sample(restic, summary.snapshot_id, files, options, rng, name, folder)
     _require_mounted(disk, options, name)
-    log.info("disk %s: %d sample files matched", name, checked)
+    log.info("%s", ngettext("disk {disk}: {count} sample file matched its original",
+                            "disk {disk}: {count} sample files matched their originals",
+                            checked).format(disk=name, count=checked))
     receipt = Receipt(
         time=isoformat(now),
         snapshot_id=summary.snapshot_id,
@@ -376,7 +382,7 @@ def tidy_unfinished(restic: HelperRestic) -> bool:
         restic.run(["unlock"])
         restic.run(["prune", "--max-unused", "unlimited"])
     except ResticError as error:
-        log.info("could not tidy up after the full disk: %s", error)
+        log.info("%s", _("the unfinished copy could not be removed: {error}").format(error=error))
         return False
     return True
 

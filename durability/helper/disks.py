@@ -19,6 +19,7 @@ from pathlib import Path
 
 from durability.errors import CommandError, ParseError
 from durability.execute import run
+from durability.helper.i18n import _
 
 log = logging.getLogger(__name__)
 
@@ -322,7 +323,9 @@ def read_marker(mountpoint: str) -> Marker | None:
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as error:
-        log.warning("ignoring %s: %s", path, error)
+        log.warning("%s", _("the marker file {file} is damaged or cannot be read, so this disk "
+                            "is left untouched").format(file=path))
+        log.debug("%s: %s", path, error)
         return None
 
 
@@ -375,17 +378,17 @@ def find_enrolled(
             continue
         volume = describe(entry, use_udev=use_udev, sys_root=sys_root)
         if not volume.fs_uuid:
-            notes.append(
-                f"cannot read the filesystem UUID of {volume.device} on {entry.mountpoint}: "
-                "left untouched (run the helper as root, or where udev runs)"
-            )
+            notes.append(_(
+                "cannot read the filesystem UUID of {device} at {mountpoint}: it is left "
+                "untouched (run the helper as root, or where udev runs)").format(
+                    device=volume.device, mountpoint=entry.mountpoint))
             continue
         if volume.fs_uuid != wanted[marker.disk_id]:
-            notes.append(
-                f"{entry.mountpoint} carries the marker of an enrolled disk but its "
-                f"filesystem UUID is {volume.fs_uuid}, not {wanted[marker.disk_id]}: "
-                "left untouched (a copied disk?)"
-            )
+            notes.append(_(
+                "{mountpoint} carries the marker of an enrolled disk but its filesystem UUID "
+                "is {uuid}, not {expected}: it is left untouched (a copied disk?)").format(
+                    mountpoint=entry.mountpoint, uuid=volume.fs_uuid,
+                    expected=wanted[marker.disk_id]))
             continue
         seen.add(marker.disk_id)
         present.append(Present(marker.disk_id, volume, marker))
@@ -418,7 +421,7 @@ def open_pinned(present: Present, relative: str) -> tuple[int, str]:
         device = os.fstat(fd).st_dev
         major, minor = (int(part) for part in present.volume.major_minor.split(":"))
         if device != os.makedev(major, minor):
-            raise OSError(f"{relative} is not on the enrolled filesystem")
+            raise OSError(_("{folder} is not on the enrolled disk").format(folder=relative))
     except BaseException:
         os.close(fd)
         raise

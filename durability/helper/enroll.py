@@ -21,6 +21,7 @@ from durability.errors import CommandError, ParseError
 from durability.execute import run
 from durability.helper import disks
 from durability.helper.folder import DiskRecord, Folder, HelperError
+from durability.helper.i18n import _
 from durability.helper.repo import explain, make_restic, read_only_message
 from durability.restic import ResticError
 
@@ -42,17 +43,19 @@ def check_password_command(command: str) -> None:
     try:
         argv = shlex.split(command)
     except ValueError as error:
-        raise HelperError(f"cannot read the password command: {error}") from error
+        raise HelperError(_("cannot read the password command: {error}")
+                          .format(error=error)) from error
     if not argv:
-        raise HelperError("the password command is empty")
+        raise HelperError(_("the password command is empty"))
     try:
         done = run(argv, timeout=120)
     except CommandError as error:
-        raise HelperError(f"the password command failed: {error}") from error
+        raise HelperError(_("the password command failed: {error}").format(error=error)) from error
     if done.returncode != 0:
-        raise HelperError(f"the password command failed with exit {done.returncode}")
+        raise HelperError(_("the password command failed with exit code {code}")
+                          .format(code=done.returncode))
     if not done.stdout.strip():
-        raise HelperError("the password command printed no password")
+        raise HelperError(_("the password command printed no password"))
 
 
 def run_enroll(
@@ -73,44 +76,45 @@ def run_enroll(
     """
     real = os.path.realpath(mountpoint)
     if not os.path.isdir(real):
-        raise HelperError(f"{mountpoint} is not a folder")
+        raise HelperError(_("{path} is not a folder").format(path=mountpoint))
     try:
         mounts = disks.read_mountinfo(proc_root)
     except (OSError, ParseError) as error:
-        raise HelperError(f"cannot list the mounted disks: {error}") from error
+        raise HelperError(_("cannot list the mounted disks: {error}")
+                          .format(error=error)) from error
     entry = disks.mount_at(real, mounts)
     if entry is None:
-        raise HelperError(
-            f"{mountpoint} is not where a disk is mounted: give the folder the disk "
-            "appears in (for example /media/you/BACKUP)"
-        )
+        raise HelperError(_(
+            "{path} is not where a disk is mounted: give the folder the disk appears in "
+            "(for example /media/you/BACKUP)").format(path=mountpoint))
     if real == "/" or not entry.source.startswith("/dev/"):
-        raise HelperError(f"{mountpoint} is not an external disk ({entry.source}, {entry.fstype})")
+        raise HelperError(_("{path} is not an external disk ({device}, {fstype})").format(
+            path=mountpoint, device=entry.source, fstype=entry.fstype))
     volume = disks.describe(entry, use_udev=use_udev, sys_root=sys_root)
     if volume.read_only:
         raise HelperError(read_only_message(real))
     if not volume.fs_uuid:
-        raise HelperError(
-            f"cannot read the filesystem UUID of {volume.device}: "
-            "run enroll as root (sudo) or where udev runs"
-        )
+        raise HelperError(_(
+            "cannot read the filesystem UUID of {device}: run enroll as root (sudo) or where "
+            "udev runs").format(device=volume.device))
     state = folder.load()
     marker = disks.read_marker(real)
     if marker is not None:
         known = state.disk(marker.disk_id)
         if known is not None:
-            raise HelperError(f"{mountpoint} is already enrolled (disk {known.name})")
-        raise HelperError(
-            f"{mountpoint} was enrolled by another user or computer: it is left untouched"
-        )
+            raise HelperError(_("{path} is already enrolled (disk {disk})")
+                              .format(path=mountpoint, disk=known.name))
+        raise HelperError(_(
+            "{path} was enrolled by another user or computer: it is left untouched")
+            .format(path=mountpoint))
     repository = Path(real, REPOSITORY_DIR)
     if repository.exists():
-        raise HelperError(f"{repository} already exists: it is left untouched")
+        raise HelperError(_("{path} already exists: it is left untouched").format(path=repository))
     same = [d for d in state.disks if d.fs_uuid == volume.fs_uuid]
     if same:
-        raise HelperError(
-            f"a disk with filesystem UUID {volume.fs_uuid} is already enrolled ({same[0].name})"
-        )
+        raise HelperError(_(
+            "a disk with filesystem UUID {uuid} is already enrolled ({disk})")
+            .format(uuid=volume.fs_uuid, disk=same[0].name))
 
     folder.ensure()
     disk_id = secrets.token_hex(16)
@@ -129,7 +133,8 @@ def run_enroll(
         _forget_key(folder, disk_id)
         if error.errno == errno.EROFS:
             raise HelperError(read_only_message(name)) from error
-        raise HelperError(f"cannot write to {real}: {error.strerror}") from error
+        raise HelperError(_("cannot write to {path}: {error}")
+                          .format(path=real, error=error.strerror)) from error
     restic = make_restic(
         str(repository), password_file, password_command,
         binary=restic_binary, cache_dir=cache_dir,
@@ -162,19 +167,22 @@ def recovery_text(enrolled: Enrolled) -> str:
     repo = shlex.quote(enrolled.repository)
     if enrolled.record.password_command:
         password = f"--password-command {shlex.quote(enrolled.record.password_command)}"
-        keep = "Your password comes from your password command; keep it working."
+        keep = _("Your password comes from your password command; keep it working.")
     else:
         password = f"--password-file {shlex.quote(enrolled.password_file)}"
-        keep = (
-            f"The password is in {enrolled.password_file}. Keep a copy of that file (or its\n"
+        keep = _(
+            "The password is in {file}. Keep a copy of that file (or its\n"
             "one line) somewhere other than this computer, for example in your password\n"
             "manager: without it nobody, not even your provider, can read the disk."
-        )
-    return (
-        f"Enrolled {enrolled.mountpoint} (disk {enrolled.record.name}).\n"
-        f"{keep}\n\n"
+        ).format(file=enrolled.password_file)
+    return _(
+        "Enrolled {path} (disk {disk}).\n"
+        "{keep}\n\n"
         "To recover your data without durability-helper (restic only):\n"
-        f"  restic -r {repo} {password} snapshots\n"
-        f"  restic -r {repo} {password} restore latest --target ~/restored\n"
+        "  {snapshots}\n"
+        "  {restore}\n"
         "Next: durability-helper copy FOLDER...\n"
-    )
+    ).format(path=enrolled.mountpoint, disk=enrolled.record.name, keep=keep,
+             snapshots=f"restic -r {repo} {password} snapshots",
+             restore=f"restic -r {repo} {password} restore latest --target "
+                     + _("~/restored"))

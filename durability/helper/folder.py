@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from durability.errors import DurabilityError
+from durability.helper.i18n import _
 
 FOLDER_NAME = "durability-helper"
 STATE_FILE = "helper.json"
@@ -120,7 +121,8 @@ class Folder:
             for sub in ("keys", "receipts", "pending"):
                 (self.path / sub).mkdir(exist_ok=True, mode=0o700)
         except OSError as error:
-            raise HelperError(f"cannot create {self.path}: {error.strerror}") from error
+            raise HelperError(_("cannot create {path}: {error}").format(
+                path=self.path, error=error.strerror)) from error
 
     @contextmanager
     def locked(self) -> Iterator[None]:
@@ -132,10 +134,9 @@ class Folder:
             try:
                 fcntl.flock(stream.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError as error:
-                raise HelperError(
+                raise HelperError(_(
                     "another durability-helper is already running for this user; "
-                    "try again when it has finished"
-                ) from error
+                    "try again when it has finished")) from error
             try:
                 yield
             finally:
@@ -149,11 +150,13 @@ class Folder:
         except FileNotFoundError:
             return HelperState()
         except (OSError, ValueError) as error:
-            raise HelperError(f"cannot read {path}: {error}") from error
+            raise HelperError(_("cannot read {path}: {error}")
+                              .format(path=path, error=error)) from error
         try:
             return parse_state(raw)
         except (TypeError, ValueError, KeyError) as error:
-            raise HelperError(f"{path} is damaged: {error}") from error
+            raise HelperError(_("{path} is damaged: {error}")
+                              .format(path=path, error=error)) from error
 
     def save(self, state: HelperState) -> None:
         """Write the state atomically."""
@@ -161,7 +164,8 @@ class Folder:
         try:
             write_private(self.path / STATE_FILE, render_state(state))
         except OSError as error:
-            raise HelperError(f"cannot write {self.path / STATE_FILE}: {error.strerror}") from error
+            raise HelperError(_("cannot write {path}: {error}").format(
+                path=self.path / STATE_FILE, error=error.strerror)) from error
 
     def key_path(self, disk_id: str) -> Path:
         """Return the password file of one disk."""

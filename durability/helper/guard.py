@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from durability.helper.i18n import _
+
 log = logging.getLogger(__name__)
 
 GRACE = 15.0
@@ -115,8 +117,8 @@ class StallGuard:
                     seen.pop(pid, None)
 
     def _stop(self, pid: int) -> None:
-        log.warning("restic (pid %d) made no progress for %.0f s: stopping it", pid,
-                    self.stuck_after)
+        log.warning("%s", _("restic (process {pid}) made no progress for {seconds} s, so it is "
+                            "stopped").format(pid=pid, seconds=f"{self.stuck_after:.0f}"))
         self.stopped = True
         try:
             os.kill(pid, signal.SIGINT)

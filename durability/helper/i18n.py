@@ -87,6 +87,10 @@ ARGPARSE_WORDS = (
     N_("invalid choice: %(value)r (choose from %(choices)s)"),
     N_("the following arguments are required: %s"), N_("unrecognized arguments: %s"),
     N_("expected one argument"), N_("invalid %(type)s value: %(value)r"),
+    N_("expected at most one argument"), N_("expected at least one argument"),
+    N_("ignored explicit argument %r"), N_("ambiguous option: %(option)s could match %(matches)s"),
+    N_("unexpected option string: %s"), N_("not allowed with argument %s"),
+    N_("one of the arguments %s is required"),
 )
 
 

@@ -171,6 +171,6 @@ def notify(title: str, body: str, *, urgent: bool = False, mode: str = "auto") -
     try:
         done = run(notify_argv(title, body, urgent), timeout=10)
     except CommandError as error:
-        log.info("no desktop notification: %s", error)
+        log.info("%s", _("no desktop notification: {error}").format(error=error))
         return False
     return done.returncode == 0

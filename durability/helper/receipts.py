@@ -99,11 +99,19 @@ def check_confirm_url(url: str) -> str:
     if len(segments) < 3 or segments[-3] != "l" or not segments[-1]:
         raise HelperError(_("this is not a confirm link: it should contain /l/confirm/…"))
     if segments[-2] != "confirm":
-        raise HelperError(
-            _("this is the {kind} link, not the confirm link from your email")
-            .format(kind=repr(segments[-2]))
-        )
+        raise HelperError(wrong_link_message(segments[-2]))
     return cleaned
+
+
+def wrong_link_message(kind: str) -> str:
+    """Return why a link of another kind than confirm cannot be used, a sentence per kind."""
+    if kind == "snooze":
+        return _("this is the link that postpones the reminder, not the confirm link: copy "
+                 "the link for confirming the copy from your email")
+    if kind == "unsubscribe":
+        return _("this is the link that turns the reminders off, not the confirm link: copy "
+                 "the link for confirming the copy from your email")
+    return _("this is not a confirm link: it should contain /l/confirm/…")
 
 
 def save_receipt(folder: Path, receipt: Receipt) -> Path:
@@ -121,7 +129,8 @@ def list_receipts(folder: Path) -> list[Receipt]:
         try:
             receipts.append(parse_receipt(json.loads(path.read_text("utf-8"))["receipt"]))
         except (OSError, ValueError, KeyError, TypeError) as error:
-            log.warning("ignoring %s: %s", path, error)
+            log.warning("%s", _("the file {file} is damaged, so it is skipped").format(file=path))
+            log.debug("%s: %s", path, error)
     return receipts
 
 
@@ -162,7 +171,8 @@ def pending(folder: Path) -> list[tuple[Path, str, Receipt]]:
             raw = json.loads(path.read_text("utf-8"))
             found.append((path, str(raw["url"]), parse_receipt(raw["receipt"])))
         except (OSError, ValueError, KeyError, TypeError) as error:
-            log.warning("ignoring %s: %s", path, error)
+            log.warning("%s", _("the file {file} is damaged, so it is skipped").format(file=path))
+            log.debug("%s: %s", path, error)
     return found
 
 
@@ -182,19 +192,25 @@ def send_receipt(url: str, receipt: Receipt, timeout: float = 15.0) -> SendOutco
             answer = _json_or_empty(response.read())
     except urllib.error.HTTPError as error:
         answer = _json_or_empty(error.read())
-        reason = str(answer.get("error") or error.reason or "")
+        # The server's own words are English: each answer is said here in the customer's.
         if error.code == 403:
+            return SendOutcome("refused", refused_link_message(host, str(answer.get("reason", ""))))
+        if error.code == 404:
             return SendOutcome("refused", _(
-                "{host} refused the confirm link ({reason}): use the confirm link from your "
-                "latest reminder email").format(host=host,
-                                                reason=reason or _("invalid or expired")))
+                "{host} no longer knows the account of this confirm link: contact your "
+                "provider; this receipt is dropped").format(host=host))
         if error.code == 422:
-            return SendOutcome("refused", _("{host} did not accept the receipt: {reason}")
-                               .format(host=host, reason=reason))
+            return SendOutcome("refused", _(
+                "{host} did not accept the receipt, because the copy was not verified")
+                .format(host=host))
+        if error.code == 429:
+            return SendOutcome("refused", _(
+                "{host} takes no more receipts on this confirm link: use the confirm link "
+                "from your latest reminder email").format(host=host))
         if 400 <= error.code < 500:
             return SendOutcome("refused", _(
-                "{host} answered {code} {reason}: check the confirm link; this receipt is "
-                "dropped").format(host=host, code=error.code, reason=reason))
+                "{host} answered with error {code}: check the confirm link; this receipt is "
+                "dropped").format(host=host, code=error.code))
         return SendOutcome("unreachable", _("{host} has a problem right now (answer {code}); "
                                             "{later}").format(host=host, code=error.code,
                                                               later=later))
@@ -208,6 +224,23 @@ def send_receipt(url: str, receipt: Receipt, timeout: float = 15.0) -> SendOutco
                            .format(host=host, later=later))
     customer = str(answer.get("customer", ""))
     return SendOutcome("confirmed", _("{host} confirmed the copy").format(host=host), customer)
+
+
+def refused_link_message(host: str, reason: str) -> str:
+    """Return why the provider refused a confirm link, for the server's reason code
+    ("expired", "damaged", "action"; anything else, from an older server, reads as
+    invalid or expired). The server's own English words are never shown."""
+    if reason == "expired":
+        return _("{host} refused the confirm link because it has expired: use the confirm "
+                 "link from your latest reminder email").format(host=host)
+    if reason == "damaged":
+        return _("{host} refused the confirm link because it is incomplete or damaged: copy "
+                 "the whole link again from your latest reminder email").format(host=host)
+    if reason == "action":
+        return _("{host} refused the link because it is not a confirm link: use the confirm "
+                 "link from your latest reminder email").format(host=host)
+    return _("{host} refused the confirm link (it is invalid or has expired): use the "
+             "confirm link from your latest reminder email").format(host=host)
 
 
 def network_reason(cause: object, host: str, timeout: float) -> str:

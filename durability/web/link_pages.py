@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from werkzeug.wrappers import Request, Response
 
     from durability.config import Config
+    from durability.web.signing import TokenError
 
 LANGUAGES = ("pl", "en")
 # The provider writes Polish first: a browser that states no known language gets Polish.
@@ -44,13 +45,32 @@ TEXTS: dict[str, dict[str, str]] = {
         "unsubscribe.done": "You will receive no more backup reminders for this account.",
         "replay.title": "This link has been used already",
         "replay": "Nothing changed: what you chose the first time still holds.",
-        "invalid.title": "This link cannot be used",
-        "invalid.next": "Please use the link from our most recent email, or log in to the "
-                        "customer panel yourself.",
+        "damaged.title": "This link is incomplete or damaged",
+        "damaged": "Part of the address is probably missing or was changed, for example "
+                   "when it was copied or when the email program split a long line.",
+        "damaged.next": "Open the link again by clicking it in the email itself, without "
+                        "copying it. If that does not help, use the link from our most "
+                        "recent email.",
+        "expired.title": "This link has expired",
+        "expired": "Links in our reminder emails work for a limited time, and this one no "
+                   "longer does.",
+        "expired.next": "Use the link from our most recent email. If you do not have one, "
+                        "the next reminder brings fresh links.",
+        "action.title": "This link is meant for a different page",
+        "action.confirm": "This link is for confirming your backup copy.",
+        "action.snooze": "This link is for postponing the reminder.",
+        "action.unsubscribe": "This link is for turning the reminders off.",
+        "action.button": "Go to the right page",
+        "unchanged": "Nothing was changed in your account.",
+        "panel.next": "You can also go to the customer panel by typing its address into "
+                      "your browser yourself.",
         "unknown.title": "Account not found",
-        "unknown": "We could not find the account this link is for.",
-        "bad.title": "Something is missing",
-        "bad": "Please choose one of the offered options and try again.",
+        "unknown": "We could not find the account this link is for. It may have been "
+                   "closed.",
+        "unknown.next": "If you think this is a mistake, contact us.",
+        "bad.title": "No date was chosen",
+        "bad": "The reminder was not postponed, because no date was chosen. Choose when "
+               "we should remind you again:",
         "contact": "Questions? Write to us: {contact}.",
         "panel": "Customer panel: {panel}",
     },
@@ -77,32 +97,38 @@ TEXTS: dict[str, dict[str, str]] = {
                             "tego konta.",
         "replay.title": "Ten link został już użyty",
         "replay": "Nic się nie zmieniło. Nadal obowiązuje to, co wybrano za pierwszym razem.",
-        "invalid.title": "Tego linku nie można użyć",
-        "invalid.next": "Skorzystaj z linku z naszej najnowszej wiadomości albo zaloguj się "
-                        "do panelu klienta samodzielnie.",
+        "damaged.title": "Ten link jest niepełny lub uszkodzony",
+        "damaged": "Prawdopodobnie brakuje części adresu albo coś się w nim zmieniło, na "
+                   "przykład przy kopiowaniu lub gdy program pocztowy podzielił długi wiersz.",
+        "damaged.next": "Otwórz link jeszcze raz, klikając go bezpośrednio w wiadomości, bez "
+                        "kopiowania. Jeśli to nie pomoże, użyj linku z naszej najnowszej "
+                        "wiadomości.",
+        "expired.title": "Ten link już wygasł",
+        "expired": "Linki w przypomnieniach działają tylko przez pewien czas, a ten jest już "
+                   "nieważny.",
+        "expired.next": "Użyj linku z naszej najnowszej wiadomości. Jeśli jej nie masz, nowe "
+                        "linki przyjdą w następnym przypomnieniu.",
+        "action.title": "Ten link prowadzi do innej strony",
+        "action.confirm": "Ten link służy do potwierdzenia kopii zapasowej.",
+        "action.snooze": "Ten link służy do odłożenia przypomnienia.",
+        "action.unsubscribe": "Ten link służy do wyłączenia przypomnień.",
+        "action.button": "Przejdź do właściwej strony",
+        "unchanged": "Na Twoim koncie nic się nie zmieniło.",
+        "panel.next": "Możesz też wejść do panelu klienta, wpisując jego adres w przeglądarce.",
         "unknown.title": "Nie znaleźliśmy konta",
-        "unknown": "Nie znaleźliśmy konta, którego dotyczy ten link.",
-        "bad.title": "Czegoś brakuje",
-        "bad": "Wybierz jedną z podanych możliwości i spróbuj ponownie.",
+        "unknown": "Nie znaleźliśmy konta, którego dotyczy ten link. Mogło zostać zamknięte.",
+        "unknown.next": "Jeśli to pomyłka, skontaktuj się z nami.",
+        "bad.title": "Nie wybrano terminu",
+        "bad": "Przypomnienie nie zostało odłożone, bo nie wybrano terminu. Wybierz, kiedy "
+               "mamy Ci znowu przypomnieć o kopii:",
         "contact": "Masz pytania? Napisz do nas: {contact}.",
         "panel": "Panel klienta: {panel}",
     },
 }
 
-# Why a link is refused (the reasons of durability.web.signing), as a customer reads them.
-REASONS: dict[str, dict[str, str]] = {
-    "en": {
-        "damaged": "The link is damaged: it may have been cut off or changed on the way.",
-        "action": "This link is meant for a different action.",
-        "expired": "The link has expired. The next reminder brings a fresh one.",
-    },
-    "pl": {
-        "damaged": "Link jest uszkodzony: mógł zostać ucięty lub zmieniony, na przykład "
-                   "przy kopiowaniu.",
-        "action": "Ten link służy do innej czynności.",
-        "expired": "Link wygasł. Nowy znajdziesz w następnym przypomnieniu.",
-    },
-}
+# What a refused link's page says, by the reason of durability.web.signing.TokenError.
+REASONS = ("damaged", "expired", "action")
+ACTIONS = ("confirm", "snooze", "unsubscribe")
 
 
 @dataclass(frozen=True)
@@ -145,14 +171,16 @@ def text(lang: str, key: str, **values: str) -> str:
     return table[key].format(**values)
 
 
-def reason_text(lang: str, reason: str) -> str:
-    """Given a refusal reason of durability.web.signing, return it for the customer."""
-    table = REASONS.get(lang, REASONS["en"])
-    if "different action" in reason:
-        return table["action"]
-    if "expired" in reason:
-        return table["expired"]
-    return table["damaged"]
+def refusal(lang: str, reason: str, token_action: str = "") -> tuple[str, list[str]]:
+    """Given a refusal reason ("damaged", "expired", "action") and, for "action", the
+    action the link is really for, return the page's title and paragraphs: what happened,
+    that nothing changed, and what to do next."""
+    if reason == "action" and token_action in ACTIONS:
+        return text(lang, "action.title"), [text(lang, f"action.{token_action}"),
+                                             text(lang, "unchanged")]
+    reason = reason if reason in ("damaged", "expired") else "damaged"
+    return text(lang, f"{reason}.title"), [
+        text(lang, reason), text(lang, "unchanged"), text(lang, f"{reason}.next")]
 
 
 def day_text(moment: datetime, lang: str) -> str:
@@ -175,6 +203,8 @@ STYLE = (
     "h1{font-size:1.5rem;line-height:1.25}.who{color:#374151;margin:0 0 .25rem}"
     "button{font-size:1rem;padding:.6rem 1.2rem;margin:.3rem .3rem 0 0;cursor:pointer;"
     "border:1px solid #1d4ed8;border-radius:6px;background:#1d4ed8;color:#fff}"
+    "a.button{display:inline-block;padding:.6rem 1.2rem;border-radius:6px;background:#1d4ed8;"
+    "color:#fff;text-decoration:none}"
     ".foot{margin-top:2rem;font-size:.95rem;color:#374151;overflow-wrap:anywhere}</style>"
 )
 
@@ -209,17 +239,21 @@ def page_html(lang: str, title: str, paragraphs: list[str], view: LinkView,
 def form_html(action: str, lang: str, path: str, view: LinkView) -> str:
     """Return the GET page of a link: what pressing the button does, and the button."""
     if action == "snooze":
-        from durability.web.links import SNOOZE_DAYS
-
-        buttons = "".join(
-            f'<button type="submit" name="days" value="{d}">{escape(snooze_label(lang, d))}'
-            "</button>" for d in SNOOZE_DAYS)
+        form = _snooze_form(lang, path)
     else:
-        buttons = (f'<button type="submit" name="go" value="1">'
-                   f"{escape(text(lang, f'{action}.button'))}</button>")
-    form = f'<form method="post" action="{escape(path)}">{buttons}</form>'
+        form = (f'<form method="post" action="{escape(path)}"><button type="submit" name="go" '
+                f"value=\"1\">{escape(text(lang, f'{action}.button'))}</button></form>")
     return page_html(lang, text(lang, f"{action}.title"), [text(lang, f"{action}.ask")], view,
                      form)
+
+
+def _snooze_form(lang: str, path: str) -> str:
+    from durability.web.links import SNOOZE_DAYS
+
+    buttons = "".join(
+        f'<button type="submit" name="days" value="{d}">{escape(snooze_label(lang, d))}'
+        "</button>" for d in SNOOZE_DAYS)
+    return f'<form method="post" action="{escape(path)}">{buttons}</form>'
 
 
 def _response(status: int, body: str) -> Response:
@@ -243,22 +277,34 @@ def done_page(action: str, lang: str, fresh: bool, view: LinkView,
                                     [text(lang, f"{action}.done", **values)], view))
 
 
-def bad_request_page(lang: str, view: LinkView) -> Response:
-    """Return the 400 page of a form post that lacks a valid choice."""
-    return _response(400, page_html(lang, text(lang, "bad.title"), [text(lang, "bad")], view))
+def bad_request_page(lang: str, path: str, view: LinkView) -> Response:
+    """Return the 400 page of a snooze post that lacks a valid choice: what happened, and
+    the snooze buttons again."""
+    return _response(400, page_html(lang, text(lang, "bad.title"), [text(lang, "bad")], view,
+                                    _snooze_form(lang, path)))
 
 
-def invalid_page(request: Request, reason: str, view: LinkView) -> Response:
-    """Return the 403 page of a refused link, in the browser's language, with next steps."""
+def invalid_page(request: Request, error: TokenError, action: str, token: str,
+                 view: LinkView) -> Response:
+    """Return the 403 page of a refused link, in the browser's language: what happened,
+    that nothing changed, and the next step (for a link of another kind, a way to its page)."""
+    from durability.web.signing import link_url
+
     lang = language_of(request)
-    return _response(403, page_html(
-        lang, text(lang, "invalid.title"),
-        [reason_text(lang, reason), text(lang, "invalid.next")], view))
+    title, paragraphs = refusal(lang, error.reason, error.token_action)
+    form = ""
+    if error.reason == "action" and error.token_action in ACTIONS and error.token_action != action:
+        target = link_url("", error.token_action, token)
+        form = (f'<p><a class="button" href="{escape(target)}">'
+                f"{escape(text(lang, 'action.button'))}</a></p>")
+    if view.panel_url:
+        paragraphs.append(text(lang, "panel.next"))
+    return _response(403, page_html(lang, title, paragraphs, view, form))
 
 
 def unknown_page(request: Request, view: LinkView, lang: str | None = None) -> Response:
     """Return the 404 page of a good link whose account is no longer on record."""
     lang = lang or language_of(request)
     return _response(404, page_html(
-        lang, text(lang, "unknown.title"), [text(lang, "unknown"), text(lang, "invalid.next")],
+        lang, text(lang, "unknown.title"), [text(lang, "unknown"), text(lang, "unknown.next")],
         view))

@@ -73,9 +73,10 @@ def handle_link(request: Request, web: Web, action: str, token: str) -> Response
         link = verify_token(read_secret(web.config.web.secret_file), token, action, now)
     except TokenError as error:
         if wants_json:
-            return _json(403, {"error": str(error)})
+            return _json(403, {"error": str(error), "reason": error.reason})
         # The customer's language is unknown until the token is good: the browser's.
-        return link_pages.invalid_page(request, str(error), link_pages.view_for(web.config))
+        return link_pages.invalid_page(request, error, action, token,
+                                       link_pages.view_for(web.config))
     from durability.remind import state
 
     customer = state.load_state(web.store(), link.customer_id)
@@ -98,7 +99,7 @@ def handle_link(request: Request, web: Web, action: str, token: str) -> Response
         if action == "snooze":
             days_text = request.form.get("days", "")
             if not days_text.isdigit() or int(days_text) not in SNOOZE_DAYS:
-                return link_pages.bad_request_page(lang, view)
+                return link_pages.bad_request_page(lang, request.path, view)
             until = now + timedelta(days=int(days_text))
             fresh = state.record_snooze(web.store(), link.customer_id, until, dedup, now)
             return link_pages.done_page(action, lang, fresh, view, until)

@@ -36,7 +36,16 @@ _B64URL = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
 class TokenError(DurabilityError):
-    """A link token is malformed, tampered with, expired or for another action."""
+    """A link token is malformed, tampered with, expired or for another action.
+
+    `reason` says which, for the pages a customer sees: "damaged", "expired" or "action"
+    (then `token_action` is the authenticated action the token is really for).
+    """
+
+    def __init__(self, message: str, reason: str = "damaged", token_action: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.token_action = token_action
 
 
 @dataclass(frozen=True)
@@ -120,10 +129,10 @@ def verify_token(secret: bytes, token: str, action: str, now: datetime) -> LinkT
     except (UnicodeDecodeError, ValueError) as error:
         raise TokenError("this link is damaged") from error
     if token_action != action:
-        raise TokenError("this link is for a different action")
+        raise TokenError("this link is for a different action", "action", token_action)
     expires_at = datetime.fromtimestamp(expires, UTC) if expires else None
     if expires_at is not None and now >= expires_at:
-        raise TokenError("this link has expired; the next reminder brings a fresh one")
+        raise TokenError("this link has expired; the next reminder brings a fresh one", "expired")
     return LinkToken(customer_id, token_action, datetime.fromtimestamp(issued, UTC),
                      expires_at, key)
 

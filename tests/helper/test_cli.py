@@ -52,7 +52,7 @@ def test_copy_nothing_enrolled_exit_1(helper: Helper, tmp_path: Path) -> None:
 def test_copy_bad_confirm_url_rejected_before_copying(helper: Helper, tmp_path: Path) -> None:
     result = helper("copy", tmp_path, "--confirm-url", "https://x.example/l/snooze/tok")
     assert result.code == 1
-    assert "'snooze' link, not the confirm link" in result.stderr
+    assert "the link that postpones the reminder, not the confirm link" in result.stderr
 
 
 def test_confirm_without_copy_exit_1(helper: Helper) -> None:

@@ -214,7 +214,7 @@ def test_cli_speaks_polish_from_lang(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == (
-        "nie dodano jeszcze żadnego dysku: uruchom `durability-helper enroll MOUNTPOINT`")
+        "nie dodano jeszcze żadnego dysku: uruchom `durability-helper enroll PUNKT_MONTOWANIA`")
     copy = subprocess.run([sys.executable, "-m", "durability.helper.cli", "copy", "/nowhere"],
                           env=env, capture_output=True, text=True, timeout=60, check=False)
     assert copy.returncode == 1

@@ -117,7 +117,7 @@ def test_check_confirm_url_https_link_accepted() -> None:
     [
         ("ftp://backup.example/l/confirm/abc", "not a web link"),
         ("http://backup.example/l/confirm/abc", "must start with https"),
-        ("https://backup.example/l/unsubscribe/abc", "'unsubscribe' link, not the confirm"),
+        ("https://backup.example/l/unsubscribe/abc", "the link that turns the reminders off, not"),
         ("https://backup.example/somewhere", "not a confirm link"),
         ("just words", "not a web link"),
     ],
@@ -159,9 +159,15 @@ def test_send_receipt_confirmed_posts_json() -> None:
 @pytest.mark.parametrize(
     ("status", "body", "kind", "message"),
     [
-        (403, {"error": "bad signature"}, "refused", "refused the confirm link (bad signature)"),
-        (422, {"error": "not verified"}, "refused", "did not accept the receipt"),
-        (404, {"error": "unknown customer"}, "refused", "answered 404"),
+        (403, {"error": "bad signature"}, "refused",
+         "refused the confirm link (it is invalid or has expired)"),
+        (403, {"error": "server words", "reason": "expired"}, "refused", "because it has expired"),
+        (403, {"error": "server words", "reason": "damaged"}, "refused", "incomplete or damaged"),
+        (403, {"error": "server words", "reason": "action"}, "refused", "it is not a confirm link"),
+        (422, {"error": "server words: unverified"}, "refused", "because the copy was not verified"),
+        (404, {"error": "unknown customer"}, "refused", "no longer knows the account"),
+        (429, {"error": "too many"}, "refused", "takes no more receipts on this confirm link"),
+        (400, {"error": "malformed receipt"}, "refused", "answered with error 400"),
         (503, {}, "unreachable", "will be sent next time"),
         (200, {"status": "something else"}, "unreachable", "unexpected answer"),
     ],
@@ -174,6 +180,8 @@ def test_send_receipt_provider_answers_classified(
         outcome = send_receipt(f"http://127.0.0.1:{port}/l/confirm/t", RECEIPT)
     assert outcome.kind == kind
     assert message in outcome.message
+    if "error" in body:  # the server's English words are not passed on
+        assert str(body["error"]) not in outcome.message
 
 
 def test_flush_pending_server_down_then_up_sent_once(folder: Folder) -> None:
@@ -203,8 +211,8 @@ def test_flush_pending_server_down_then_up_sent_once(folder: Folder) -> None:
 def test_flush_pending_refused_receipt_dropped(folder: Folder) -> None:
     port = _free_port()
     queue_receipt(folder.path, RECEIPT, f"http://127.0.0.1:{port}/l/confirm/t")
-    with provider_on(port, Provider([(403, {"error": "token expired"})])):
+    with provider_on(port, Provider([(403, {"error": "token expired", "reason": "expired"})])):
         outcomes = flush_pending(folder.path)
     assert [o.kind for o in outcomes] == ["refused"]
-    assert "token expired" in outcomes[0].message
+    assert "refused the confirm link because it has expired" in outcomes[0].message
     assert pending(folder.path) == []

@@ -13,7 +13,7 @@ import pytest
 from durability.config import load_config
 from durability.state.store import open_store
 from durability.web.app import make_app
-from durability.web.link_pages import language_of, reason_text
+from durability.web.link_pages import language_of, refusal
 from tests.web.conftest import SECRET, LinkWorld
 
 
@@ -65,16 +65,37 @@ def test_snooze_buttons_and_bad_choice_in_customer_language(link_world: LinkWorl
     page = link_world.client.get(link_world.url("snooze")).get_data(as_text=True)
     assert [b for b in re.findall(r">(Za \d+ dni)</button>", page)] == [
         "Za 7 dni", "Za 14 dni", "Za 30 dni"]
-    bad = link_world.client.post(link_world.url("snooze"), data={"days": "365"})
+    url = link_world.url("snooze")
+    bad = link_world.client.post(url, data={"days": "365"})
     assert bad.status_code == 400
-    assert "Wybierz jedną z\u00a0podanych możliwości" in bad.get_data(as_text=True)
+    page = bad.get_data(as_text=True)
+    assert _h1(page) == "Nie wybrano terminu"
+    assert ("Przypomnienie nie zostało odłożone, bo nie wybrano terminu. Wybierz, kiedy mamy Ci "
+            "znowu przypomnieć o kopii:") in page.replace("\u00a0", " ")
+    # The next step is right there: the same buttons, posting to the same link.
+    assert re.findall(r">(Za \d+ dni)</button>", page) == ["Za 7 dni", "Za 14 dni", "Za 30 dni"]
+    assert f'action="{url}"' in page
+
+
+def test_bad_snooze_choice_in_english(link_world: LinkWorld) -> None:
+    bad = link_world.client.post(link_world.url("snooze", "c-2"), data={})
+    assert bad.status_code == 400
+    page = bad.get_data(as_text=True)
+    assert _h1(page) == "No date was chosen"
+    assert "The reminder was not postponed, because no date was chosen." in page
+    assert re.findall(r">(In \d+ days)</button>", page) == ["In 7 days", "In 14 days",
+                                                           "In 30 days"]
 
 
 @pytest.mark.parametrize(("accept", "lang", "title", "next_step"), [
-    (None, "pl", "Tego linku nie można użyć", "Skorzystaj z linku z naszej najnowszej wiadomości"),
-    ("en-GB,en;q=0.9", "en", "This link cannot be used", "use the link from our most recent"),
-    ("de-DE,de;q=0.9", "pl", "Tego linku nie można użyć", "do panelu klienta samodzielnie"),
-    ("de,en;q=0.5,pl;q=0.8", "pl", "Tego linku nie można użyć", "panelu klienta"),
+    (None, "pl", "Ten link jest niepełny lub uszkodzony",
+     "Otwórz link jeszcze raz, klikając go bezpośrednio w wiadomości, bez kopiowania."),
+    ("en-GB,en;q=0.9", "en", "This link is incomplete or damaged",
+     "Open the link again by clicking it in the email itself"),
+    ("de-DE,de;q=0.9", "pl", "Ten link jest niepełny lub uszkodzony",
+     "użyj linku z naszej najnowszej wiadomości"),
+    ("de,en;q=0.5,pl;q=0.8", "pl", "Ten link jest niepełny lub uszkodzony",
+     "Na Twoim koncie nic się nie zmieniło."),
 ])
 def test_invalid_link_page_in_browser_language_with_contact(
     link_world: LinkWorld, accept: str | None, lang: str, title: str, next_step: str,
@@ -86,7 +107,8 @@ def test_invalid_link_page_in_browser_language_with_contact(
     assert f'<html lang="{lang}">' in page
     assert _h1(page) == title
     assert next_step in page.replace("\u00a0", " ")
-    assert ("Skorzystaj z\u00a0linku" in page) == (lang == "pl")
+    assert ("Na Twoim koncie nic się nie zmieniło." in page) == (lang == "pl")
+    assert ("Nothing was changed in your account." in page) == (lang == "en")
     assert ("Napisz do nas: backups@localhost." if lang == "pl"
             else "Write to us: backups@localhost.") in page
     assert "Example Hosting" in page
@@ -96,15 +118,52 @@ def test_expired_link_says_a_fresh_one_comes(link_world: LinkWorld) -> None:
     url = link_world.url("confirm", "c-2")
     link_world.clock[0] += timedelta(days=61)
     page = link_world.client.get(url, headers={"Accept-Language": "en"}).get_data(as_text=True)
-    assert "The link has expired. The next reminder brings a fresh one." in page
+    assert _h1(page) == "This link has expired"
+    assert "Links in our reminder emails work for a limited time, and this one no longer does." \
+        in page
+    assert "If you do not have one, the next reminder brings fresh links." in page
+    polish = link_world.client.get(url).get_data(as_text=True).replace("\u00a0", " ")
+    assert _h1(polish) == "Ten link już wygasł"
+    assert "Jeśli jej nie masz, nowe linki przyjdą w następnym przypomnieniu." in polish
 
 
-def test_reason_texts_cover_every_refusal() -> None:
-    assert reason_text("pl", "this link is for a different action") == \
-        "Ten link służy do innej czynności."
-    assert reason_text("pl", "this link has expired; the next reminder brings a fresh one") == \
-        "Link wygasł. Nowy znajdziesz w następnym przypomnieniu."
-    assert reason_text("pl", "this link is damaged").startswith("Link jest uszkodzony")
+@pytest.mark.parametrize(("kind", "accept", "title", "sentence", "button"), [
+    ("snooze", "pl", "Ten link prowadzi do innej strony",
+     "Ten link służy do odłożenia przypomnienia.", "Przejdź do właściwej strony"),
+    ("unsubscribe", "pl", "Ten link prowadzi do innej strony",
+     "Ten link służy do wyłączenia przypomnień.", "Przejdź do właściwej strony"),
+    ("snooze", "en", "This link is meant for a different page",
+     "This link is for postponing the reminder.", "Go to the right page"),
+    ("unsubscribe", "en", "This link is meant for a different page",
+     "This link is for turning the reminders off.", "Go to the right page"),
+])
+def test_link_of_another_kind_says_what_it_is_for_and_leads_there(
+    link_world: LinkWorld, kind: str, accept: str, title: str, sentence: str, button: str,
+) -> None:
+    right = link_world.url(kind)
+    wrong = right.replace(f"/l/{kind}/", "/l/confirm/")
+    response = link_world.client.get(wrong, headers={"Accept-Language": accept})
+    assert response.status_code == 403
+    page = response.get_data(as_text=True)
+    assert _h1(page) == title
+    assert sentence in page.replace("\u00a0", " ")
+    assert f'<a class="button" href="{right}">{button}</a>' in page
+    assert link_world.client.get(right).status_code == 200
+
+
+@pytest.mark.parametrize("lang", ["pl", "en"])
+def test_every_refusal_says_what_happened_and_what_next(lang: str) -> None:
+    titles = set()
+    for reason, token_action in (("damaged", ""), ("expired", ""), ("action", "confirm"),
+                                 ("action", "snooze"), ("action", "unsubscribe"),
+                                 ("action", ""), ("something new", "")):
+        title, paragraphs = refusal(lang, reason, token_action)
+        titles.add(title)
+        assert len(paragraphs) >= 2, (reason, paragraphs)
+        unchanged = ("Na Twoim koncie nic się nie zmieniło." if lang == "pl"
+                     else "Nothing was changed in your account.")
+        assert unchanged in paragraphs
+    assert len(titles) == 3  # damaged (also the fallback), expired, another kind
 
 
 def test_unknown_account_page_with_configured_contact_and_panel(
@@ -126,6 +185,8 @@ def test_unknown_account_page_with_configured_contact_and_panel(
     assert response.status_code == 404
     page = response.get_data(as_text=True)
     assert _h1(page) == "Nie znaleźliśmy konta"
+    assert "Mogło zostać zamknięte." in page
+    assert "Jeśli to pomyłka, skontaktuj się z\u00a0nami." in page
     assert "Napisz do nas: pomoc@hosting.example." in page
     assert "Panel klienta: https://panel.hosting.example" in page
     assert "Hosting Żółw" in page

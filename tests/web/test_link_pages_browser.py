@@ -43,6 +43,8 @@ def _pages(world: LinkWorld) -> dict[str, str]:
         "done-pl": client.post(world.url("confirm"), data={"go": "1"}),
         "invalid-pl": client.get("/l/confirm/" + "x" * 300),
         "invalid-en": client.get("/l/confirm/garbage", headers={"Accept-Language": "en"}),
+        "other-kind-pl": client.get(world.url("snooze").replace("/snooze/", "/confirm/")),
+        "no-choice-pl": client.post(world.url("snooze"), data={}),
     }
     return {name: response.get_data(as_text=True) for name, response in pages.items()}
 
@@ -55,7 +57,7 @@ def test_link_pages_fit_and_pass_axe(browser: Any, link_world: LinkWorld, width:
             page.set_content(html)
             fits = page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
             assert fits, name
-            for button in page.get_by_role("button").all():
+            for button in page.get_by_role("button").all() + page.locator("a.button").all():
                 box = button.bounding_box()
                 assert box["x"] + box["width"] <= width, name
             if (AXE / "axe.min.js").exists():

@@ -92,7 +92,9 @@ def test_handle_link_tampered_403_changes_nothing(link_world: LinkWorld) -> None
         response = link_world.client.post(bad, data={"go": "1"})
         assert response.status_code == 403, bad
         page = response.get_data(as_text=True)
-        assert "Tego linku nie można użyć" in page
+        assert "Na Twoim koncie nic się nie zmieniło." in page
+        assert ("Ten link prowadzi do innej strony" if bad.startswith("/l/unsubscribe/")
+                else "Ten link jest niepełny lub uszkodzony") in page
     assert _customer(link_world).last_copy_at is None
     assert _customer(link_world, "c-2").last_copy_at is None
     assert _customer(link_world).unsubscribed_at is None
@@ -103,7 +105,7 @@ def test_handle_link_expired_confirm_403(link_world: LinkWorld) -> None:
     link_world.clock[0] += timedelta(days=60)
     response = link_world.client.post(url, data={"go": "1"})
     assert response.status_code == 403
-    assert "Link wygasł" in response.get_data(as_text=True)
+    assert "<h1>Ten link już wygasł</h1>" in response.get_data(as_text=True)
     assert _customer(link_world).last_copy_at is None
 
 
@@ -145,9 +147,14 @@ def test_receipt_tampered_token_403_json(link_world: LinkWorld) -> None:
     response = _post_receipt(link_world, url[:-3] + "xyz", {"receipt": RECEIPT})
     assert response.status_code == 403
     assert response.json["error"]
+    assert response.json["reason"] == "damaged"
+    wrong = _post_receipt(link_world, link_world.url("snooze").replace("/snooze/", "/confirm/"),
+                          {"receipt": RECEIPT})
+    assert wrong.status_code == 403 and wrong.json["reason"] == "action"
     link_world.clock[0] += timedelta(days=61)
     expired = _post_receipt(link_world, url, {"receipt": RECEIPT})
     assert expired.status_code == 403 and "expired" in expired.json["error"]
+    assert expired.json["reason"] == "expired"
 
 
 @pytest.mark.parametrize("receipt", [
