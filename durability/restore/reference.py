@@ -22,8 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from durability import resticls
-from durability.errors import CommandError, ParseError
-from durability.execute import run_lines
+from durability.errors import ParseError
 from durability.restic import Restic, ResticError, ResticSnapshot, parse_snapshots
 from durability.resticlocal import Damaged, LocalRepository, Unsupported
 from durability.resticls import Listing, Node
@@ -123,23 +122,32 @@ def _tree_unreadable(failure: ops.ResticFailure, what: str) -> ops.ResticFailure
 
 
 def _listing(repo: Restic, which: str) -> Listing:
-    """Run `restic ls --json WHICH`, parsing its lines as they come (never held whole)."""
+    """Run `restic ls --json WHICH`, parsing its lines as they come (never held whole).
+
+    It goes through the seam like every restic call: bounded by the timeout and by the
+    retry budget of an unreachable backend. A line that does not parse stops restic.
+    """
     collector = resticls.LsCollector()
-    args = ["ls", "--json", which]
+    bad: list[ParseError] = []
+
+    def feed(line: str) -> None:
+        if bad:
+            return
+        try:
+            collector.feed(line)
+        except ParseError as error:
+            bad.append(error)
+
     try:
-        done = run_lines(
-            repo.argv(args, no_lock=True), collector.feed, env=repo.env(),
-            timeout=repo.timeout, secrets=repo.secrets(),
-        )
-    except CommandError as error:
-        raise ops.ResticFailure(f"restic: {error}", ops.KIND_OTHER) from error
-    except ParseError as error:
-        raise ops.ResticFailure(str(error), ops.KIND_OTHER) from error
-    if done.returncode != 0:
-        raise ops.ResticFailure(
-            f"restic ls: {ops.failure_line(done.stderr)}",
-            ops.classify(done.stderr, done.returncode), done.returncode, stderr=done.stderr,
-        )
+        ops.call(repo, ["ls", "--json", which], no_lock=True, on_stdout=feed,
+                 keep_stdout=False, stop_when=lambda: "its output could not be read" if bad
+                 else None)
+    except ops.ResticFailure:
+        if bad:
+            raise ops.ResticFailure(str(bad[0]), ops.KIND_OTHER) from bad[0]
+        raise
+    if bad:
+        raise ops.ResticFailure(str(bad[0]), ops.KIND_OTHER) from bad[0]
     return collector.listing()
 
 

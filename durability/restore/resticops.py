@@ -64,6 +64,7 @@ def call(
     repo: Restic, args: Sequence[str], *, timeout: float | None = None, no_lock: bool = False,
     on_stdout: Callable[[str], None] | None = None,
     stop_when: Callable[[], str | None] | None = None,
+    keep_stdout: bool = True,
 ) -> Completed:
     """Run `restic ARGS` on a repository; raise ResticFailure (classified) on failure.
 
@@ -73,7 +74,8 @@ def call(
     """
     try:
         return repo.run(
-            args, timeout=timeout, no_lock=no_lock, on_stdout=on_stdout, stop_when=stop_when
+            args, timeout=timeout, no_lock=no_lock, on_stdout=on_stdout, stop_when=stop_when,
+            keep_stdout=keep_stdout,
         )
     except ResticError as error:
         if str(error).startswith("restic"):
