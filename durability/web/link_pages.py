@@ -108,7 +108,7 @@ TEXTS: dict[str, dict[str, str]] = {
                    "nieważny.",
         "expired.next": "Użyj linku z naszej najnowszej wiadomości. Jeśli jej nie masz, nowe "
                         "linki przyjdą w następnym przypomnieniu.",
-        "action.title": "Ten link prowadzi do innej strony",
+        "action.title": "Ten link nie pasuje do tej strony",
         "action.confirm": "Ten link służy do potwierdzenia kopii zapasowej.",
         "action.snooze": "Ten link służy do odłożenia przypomnienia.",
         "action.unsubscribe": "Ten link służy do wyłączenia przypomnień.",
@@ -117,7 +117,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "panel.next": "Możesz też wejść do panelu klienta, wpisując jego adres w przeglądarce.",
         "unknown.title": "Nie znaleźliśmy konta",
         "unknown": "Nie znaleźliśmy konta, którego dotyczy ten link. Mogło zostać zamknięte.",
-        "unknown.next": "Jeśli to pomyłka, skontaktuj się z nami.",
+        "unknown.next": "Jeśli uważasz, że to pomyłka, skontaktuj się z nami.",
         "bad.title": "Nie wybrano terminu",
         "bad": "Przypomnienie nie zostało odłożone, bo nie wybrano terminu. Wybierz, kiedy "
                "mamy Ci znowu przypomnieć o kopii:",
