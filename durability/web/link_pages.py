@@ -84,7 +84,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "confirm.done.title": "Kopia potwierdzona",
         "confirm.done": "Dziękujemy. Zapisaliśmy potwierdzenie kopii. O następnej "
                         "przypomnimy Ci, gdy przyjdzie na nią pora.",
-        "snooze.title": "Przypomnij później",
+        "snooze.title": "Przypomnij mi później",
         "snooze.ask": "Wybierz, kiedy mamy Ci znowu przypomnieć o kopii:",
         "snooze.done.title": "Przypomnienie odłożone",
         "snooze.done": "Następne przypomnienie wyślemy nie wcześniej niż {until}.",
