@@ -84,7 +84,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "confirm.done.title": "Kopia potwierdzona",
         "confirm.done": "Dziękujemy. Zapisaliśmy potwierdzenie kopii. O następnej "
                         "przypomnimy Ci, gdy przyjdzie na nią pora.",
-        "snooze.title": "Przypomnij później",
+        "snooze.title": "Przypomnij mi później",
         "snooze.ask": "Wybierz, kiedy mamy Ci znowu przypomnieć o kopii:",
         "snooze.done.title": "Przypomnienie odłożone",
         "snooze.done": "Następne przypomnienie wyślemy nie wcześniej niż {until}.",
@@ -108,7 +108,7 @@ TEXTS: dict[str, dict[str, str]] = {
                    "nieważny.",
         "expired.next": "Użyj linku z naszej najnowszej wiadomości. Jeśli jej nie masz, nowe "
                         "linki przyjdą w następnym przypomnieniu.",
-        "action.title": "Ten link prowadzi do innej strony",
+        "action.title": "Ten link nie pasuje do tej strony",
         "action.confirm": "Ten link służy do potwierdzenia kopii zapasowej.",
         "action.snooze": "Ten link służy do odłożenia przypomnienia.",
         "action.unsubscribe": "Ten link służy do wyłączenia przypomnień.",
@@ -117,7 +117,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "panel.next": "Możesz też wejść do panelu klienta, wpisując jego adres w przeglądarce.",
         "unknown.title": "Nie znaleźliśmy konta",
         "unknown": "Nie znaleźliśmy konta, którego dotyczy ten link. Mogło zostać zamknięte.",
-        "unknown.next": "Jeśli to pomyłka, skontaktuj się z nami.",
+        "unknown.next": "Jeśli uważasz, że to pomyłka, skontaktuj się z nami.",
         "bad.title": "Nie wybrano terminu",
         "bad": "Przypomnienie nie zostało odłożone, bo nie wybrano terminu. Wybierz, kiedy "
                "mamy Ci znowu przypomnieć o kopii:",

@@ -149,7 +149,7 @@ def test_enroll_refusals_in_polish(polish: None, tmp_path: Path) -> None:
         run_enroll(str(tmp_path), folder, _now())
     assert str(plain.value) == (
         f"w {tmp_path} nie jest podłączony żaden dysk: podaj folder, w którym widać zawartość "
-        "dysku (na przykład /media/ty/KOPIA)")
+        "dysku (na przykład /media/użytkownik/KOPIA)")
     with pytest.raises(HelperError) as root:
         run_enroll("/", folder, _now())
     assert str(root.value).startswith("/ nie jest dyskiem zewnętrznym (")
@@ -184,10 +184,10 @@ def _enrolled(password_command: str = "") -> Enrolled:
 def test_recovery_text_in_polish(polish: None) -> None:
     text = recovery_text(_enrolled())
     assert text == (
-        "Dodano dysk podłączony w /media/ola/KOPIA (dysk KOPIA).\n"
+        "Dodano dysk podłączony w /media/ola/KOPIA (nazwa: KOPIA).\n"
         "Hasło jest w pliku /home/ola/.config/durability-helper/keys/d. Zachowaj kopię tego "
-        "pliku (albo jego\njedynego wiersza) poza tym komputerem, na przykład w menedżerze "
-        "haseł:\nbez tego hasła nikt, nawet Twój dostawca usług, nie odczyta dysku.\n\n"
+        "pliku (albo samego\nhasła) poza tym komputerem, na przykład w menedżerze haseł: bez "
+        "tego\nhasła nikt, nawet Twój dostawca usług, nie odczyta dysku.\n\n"
         "Aby odzyskać dane bez programu durability-helper (wystarczy sam restic):\n"
         "  restic -r /media/ola/KOPIA/durability-backup --password-file "
         "/home/ola/.config/durability-helper/keys/d snapshots\n"
@@ -226,7 +226,7 @@ def test_disk_passed_over_notes_in_polish(
     monkeypatch.setattr(disks, "describe", describe)
     _present, notes = disks.find_enrolled([("a" * 32, "ABCD-1234")], str(tmp_path / "proc"))
     assert notes == [
-        "nie można odczytać identyfikatora UUID systemu plików /dev/sdb1 w /media/ola/KOPIA, "
+        "nie można odczytać identyfikatora UUID systemu plików na /dev/sdb1 w /media/ola/KOPIA, "
         "więc ten dysk zostaje pominięty (uruchom program jako root albo w systemie, w którym "
         "działa udev)"]
     volume["uuid"] = "FFFF-0000"
@@ -255,7 +255,7 @@ def test_enroll_on_a_real_disk_in_polish(
     monkeypatch.setenv("LANG", "pl_PL.UTF-8")
     done = helper("enroll", disk.mountpoint)
     assert done.code == 0, done.stderr
-    assert done.stdout.startswith(f"Dodano dysk podłączony w {disk.mountpoint} (dysk KOPIA).\n")
+    assert done.stdout.startswith(f"Dodano dysk podłączony w {disk.mountpoint} (nazwa: KOPIA).\n")
     assert "Aby odzyskać dane bez programu durability-helper" in done.stdout
     assert done.stdout.endswith("Następny krok: durability-helper copy ŚCIEŻKA...\n\n")
     again = helper("enroll", disk.mountpoint)

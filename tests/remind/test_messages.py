@@ -99,7 +99,7 @@ def test_polish_recent_copy_said_in_words(days: int, said: str) -> None:
     customer = replace(planned.customer, last_copy_at=NOW - timedelta(days=days))
     text, html = _bodies(replace(planned, customer=customer))
     assert said in text and said in html
-    assert "Do tej pory potwierdzono łącznie 1 kopię." in text
+    assert "Była to Twoja pierwsza potwierdzona kopia." in text
 
 
 def test_polish_html_keeps_one_letter_words_and_numbers_with_the_next_word() -> None:
@@ -109,7 +109,7 @@ def test_polish_html_keeps_one_letter_words_and_numbers_with_the_next_word() -> 
     assert "3\u00a0kopie." in html and "z\u00a0linków" in html
     third = _parsed(render_reminder(replace(_planned("pl"), step=3), SENDER, NOW).as_bytes())
     later = third.get_body(("html",)).get_content()  # type: ignore[union-attr]
-    assert "nr\u00a03\u00a0(z\u00a0najwyżej 6)" in later
+    assert "nr\u00a03\u00a0(łącznie wysyłamy najwyżej 6)" in later
     # Tags and attributes are left alone; the text part has plain spaces.
     assert 'style="display:inline-block;margin:0 8px 8px 0;' in html
     assert "<a href=" in html and "<a\u00a0" not in html
@@ -158,9 +158,9 @@ def test_later_steps_say_more_than_the_first(language: str) -> None:
     # The step, the previous reminder, what is at stake now, how many may follow.
     assert len(new) >= 5, new
     expected = {
-        "pl": ["To przypomnienie nr 3 (z najwyżej 6).", "Poprzednie przypomnienie wysłaliśmy 30 listopada 2026",
+        "pl": ["To przypomnienie nr 3 (łącznie wysyłamy najwyżej 6).", "Poprzednie przypomnienie wysłaliśmy 30 listopada 2026",
                "wyślemy jeszcze najwyżej 3 przypomnienia.",
-               "Wszystko, co zmieniło się od czasu ostatniej własnej kopii, jest zapisane tylko u nas."],
+               "Wszystko, co się zmieniło od ostatniej własnej kopii, jest zapisane tylko u nas."],
         "en": ["this is reminder 3 of at most 6.", "We sent the previous reminder on November 30, 2026",
                "we will send no more than 3 reminders after this one.",
                "Everything that has changed since that copy exists only on our side."],

@@ -128,9 +128,9 @@ def test_expired_link_says_a_fresh_one_comes(link_world: LinkWorld) -> None:
 
 
 @pytest.mark.parametrize(("kind", "accept", "title", "sentence", "button"), [
-    ("snooze", "pl", "Ten link prowadzi do innej strony",
+    ("snooze", "pl", "Ten link nie pasuje do tej strony",
      "Ten link służy do odłożenia przypomnienia.", "Przejdź do właściwej strony"),
-    ("unsubscribe", "pl", "Ten link prowadzi do innej strony",
+    ("unsubscribe", "pl", "Ten link nie pasuje do tej strony",
      "Ten link służy do wyłączenia przypomnień.", "Przejdź do właściwej strony"),
     ("snooze", "en", "This link is meant for a different page",
      "This link is for postponing the reminder.", "Go to the right page"),
@@ -186,7 +186,7 @@ def test_unknown_account_page_with_configured_contact_and_panel(
     page = response.get_data(as_text=True)
     assert _h1(page) == "Nie znaleźliśmy konta"
     assert "Mogło zostać zamknięte." in page
-    assert "Jeśli to pomyłka, skontaktuj się z\u00a0nami." in page
+    assert "Jeśli uważasz, że to pomyłka, skontaktuj się z\u00a0nami." in page
     assert "Napisz do nas: pomoc@hosting.example." in page
     assert "Panel klienta: https://panel.hosting.example" in page
     assert "Hosting Żółw" in page

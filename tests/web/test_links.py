@@ -93,7 +93,7 @@ def test_handle_link_tampered_403_changes_nothing(link_world: LinkWorld) -> None
         assert response.status_code == 403, bad
         page = response.get_data(as_text=True)
         assert "Na Twoim koncie nic się nie zmieniło." in page
-        assert ("Ten link prowadzi do innej strony" if bad.startswith("/l/unsubscribe/")
+        assert ("Ten link nie pasuje do tej strony" if bad.startswith("/l/unsubscribe/")
                 else "Ten link jest niepełny lub uszkodzony") in page
     assert _customer(link_world).last_copy_at is None
     assert _customer(link_world, "c-2").last_copy_at is None
