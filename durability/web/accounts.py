@@ -10,8 +10,9 @@ restarts and is shared by every service on one PostgreSQL:
 - `web_sessions`: one row per login; the cookie holds a random id, the table its
   SHA-256. Logout deletes the row; removing a user or changing a password deletes all
   of that user's rows.
-- `web_login_failures`: login attempts per client address and per user name, for the
-  throttle (`THROTTLE_FAILURES` within `THROTTLE_WINDOW` seconds). An attempt counts
+- `web_login_failures`: login attempts per client (`client_key`: an IPv4 address, or
+  the /64 network of an IPv6 one) and per user name, for the throttle
+  (`THROTTLE_FAILURES` within `THROTTLE_WINDOW` seconds). An attempt counts
   from before its password is checked (so concurrent guesses cannot slip past the
   limit) and is forgotten when it succeeds.
 - `fleet_nodes`: nodes made with `durability nodes add`, with the SHA-256 of their
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -405,3 +407,23 @@ def node_digests(store: Store) -> dict[str, str]:
     """Return {node: token SHA-256} of the stored nodes."""
     _migrate(store)
     return {r[0]: r[1] for r in store.query("SELECT node, token_hash FROM fleet_nodes")}
+
+
+def client_key(address: str | None) -> str:
+    """Given a client's address, return the key its logins and connections count under.
+
+    One IPv6 host commonly holds a whole /64 (and may pick any address in it), so an
+    IPv6 client counts as its /64 network; an IPv4-mapped IPv6 address counts as the
+    IPv4 address; anything that is not an address is kept as it is.
+    """
+    if not address:
+        return "unknown"
+    try:
+        parsed = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.IPv6Network((parsed, 64), strict=False))
+    return str(parsed)

@@ -224,7 +224,7 @@ def do_login(request: Request, web: Web) -> Response:
     next_url = _safe_next(request.form.get("next"))
     name = request.form.get("user", "")[:accounts.MAX_NAME_LENGTH * 2]
     password = request.form.get("password", "")
-    address = request.remote_addr or "unknown"
+    address = accounts.client_key(request.remote_addr)
     now = web.now()
     holds: _Holds = web.shared.setdefault("login_holds", _Holds())
     keys = (("address", address), ("user", name[:accounts.MAX_NAME_LENGTH * 2]))

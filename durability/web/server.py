@@ -8,7 +8,8 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-# Open connections one client address may hold; more are closed at once, so a client
+# Open connections one client (an IPv4 address, or an IPv6 /64) may hold; more are
+# closed at once, so a client
 # holding many half-sent requests (each kept alive by a byte now and then) cannot take
 # every connection the server has and shut the customers' links out.
 MAX_CONNECTIONS_PER_ADDRESS = 50
@@ -55,6 +56,8 @@ def _cap_per_address(listener: Any) -> None:
     """Make a waitress listener close connections beyond the per-address cap."""
     from waitress.channel import HTTPChannel
 
+    from durability.web.accounts import client_key
+
     accept = listener.accept
     channels: dict[int, Any] = listener._map
 
@@ -63,10 +66,10 @@ def _cap_per_address(listener: Any) -> None:
         if accepted is None:
             return None
         connection, address = accepted
-        host = address[0] if isinstance(address, tuple) else address
+        host = client_key(address[0] if isinstance(address, tuple) else str(address))
         held = sum(1 for channel in list(channels.values())
                    if isinstance(channel, HTTPChannel) and isinstance(channel.addr, tuple)
-                   and channel.addr[0] == host)
+                   and client_key(channel.addr[0]) == host)
         if held < MAX_CONNECTIONS_PER_ADDRESS:
             return accepted
         log.debug("closed a connection from %s: it holds %d already", host, held)
