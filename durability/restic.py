@@ -129,6 +129,8 @@ class ResticSnapshot:
     tree: str | None = None
     # The `summary` block exists only from restic 0.17 on.
     summary: Mapping[str, Any] | None = None
+    # The snapshot `restic rewrite` made this one from, if it did.
+    original: str | None = None
 
 
 @dataclass(frozen=True)
@@ -206,6 +208,7 @@ def parse_snapshots(text: str) -> list[ResticSnapshot]:
                     parent=item.get("parent"),
                     tree=item.get("tree"),
                     summary=summary if isinstance(summary, dict) else None,
+                    original=str(item["original"]) if item.get("original") else None,
                 )
             )
         except (KeyError, TypeError, ValueError) as error:

@@ -65,6 +65,8 @@ class Outcome:
     live_compared: int = 0
     checksum: str | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # Findings that make the test WARNING on their own (the restore itself was sound).
+    warnings: tuple[str, ...] = ()
     # Properties compared, and (property, why) for those that were not.
     verified: tuple[str, ...] = ()
     not_verified: tuple[tuple[str, str], ...] = ()
@@ -112,6 +114,7 @@ def evaluate_restore(outcome: Outcome, rto_target: float | None) -> Result:
     if outcome.failure is None and outcome.kind == "restic" and outcome.files_expected == 0:
         what = "holds no files" if outcome.mode == "full" else "has no files to sample"
         problems.append((Status.WARNING, f"the snapshot {what}: nothing was proven restorable"))
+    problems.extend((Status.WARNING, warning) for warning in outcome.warnings)
     if outcome.cleanup.startswith("failed"):
         problems.append((Status.WARNING, f"scratch folder left behind: {outcome.cleanup}"))
     if outcome.kind == "s3" and outcome.failure is None and outcome.checksum is None:

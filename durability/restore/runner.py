@@ -24,7 +24,7 @@ from durability.config.restore import RestoreSettings
 from durability.config.snapshots import SourceSettings
 from durability.errors import DurabilityError, StateError
 from durability.model import Status
-from durability.restic import Restic, parse_snapshots
+from durability.restic import Restic, ResticSnapshot, parse_snapshots
 from durability.resticlocal import BlobPlace, Damaged, LocalRepository, Unsupported
 from durability.resticls import Listing, Node
 from durability.restore import reference
@@ -513,6 +513,7 @@ def _checked_restore(
     files = [node for node in base if node.type == "file"]
     full_size = sum(node.size for node in files)
     facts.update(full_size_bytes=full_size)
+    _compare_summary(snapshot, len(files), full_size, facts)
     expected: list[Node]
     if options.sample:
         expected = rng.sample(files, min(options.sample, len(files)))
@@ -645,6 +646,37 @@ def _checked_trees(
     if problem:
         raise Stop(Status.CRITICAL, problem)
     return trees
+
+
+SUMMARY = "backup summary"
+
+
+def _compare_summary(snapshot: ResticSnapshot, files: int, size: int, facts: Facts) -> None:
+    """Compare the snapshot's files with the summary restic wrote when it was made.
+
+    restic 0.17 and newer store the files and bytes a backup processed in the snapshot
+    itself: an independent count of what the trees (or the listing) must hold. A
+    difference is WARNING, naming both; for a snapshot made by `restic rewrite` (which
+    before 0.18 kept its original's summary) it is a note. Older snapshots have no
+    summary to compare.
+    """
+    summary = snapshot.summary or {}
+    want_files = summary.get("total_files_processed")
+    want_bytes = summary.get("total_bytes_processed")
+    if not isinstance(want_files, int) or not isinstance(want_bytes, int):
+        return  # nothing to compare with (restic before 0.17): not a property lost
+    if (files, size) == (want_files, want_bytes):
+        facts.update(verified=(*facts.outcome.verified, SUMMARY))
+        return
+    from durability.units import format_bytes
+
+    text = (f"the snapshot holds {files} file(s), {format_bytes(size)}, but its backup "
+            f"summary says {want_files}, {format_bytes(want_bytes)}")
+    if snapshot.original is not None:
+        facts.update(notes=(*facts.outcome.notes,
+                            f"{text} (it was rewritten from {snapshot.original[:8]})"))
+    else:
+        facts.update(warnings=(*facts.outcome.warnings, text))
 
 
 @dataclass(frozen=True)

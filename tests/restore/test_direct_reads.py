@@ -22,13 +22,13 @@ import pytest
 
 from durability.config import parse_config
 from durability.execute import run
-from durability.model import Status
+from durability.model import Result, Status
 from durability.restic import Restic, parse_snapshots
 from durability.resticlocal import Damaged, LocalRepository, parse_masterkey
 from durability.restore.command import find_source
 from durability.restore.outcome import evaluate_restore
 from durability.restore.runner import Options, run_restic
-from tests.conftest import CliResult
+from tests.conftest import CliResult, ResticBinary
 from tests.restore.conftest import Repo, scratch_leftovers
 
 Cli = Callable[..., CliResult]
@@ -221,3 +221,55 @@ def test_restore_begun_early_is_dropped_when_the_newest_snapshot_is_damaged(
     assert result.code == 2, summary
     assert "cannot be loaded" in summary
     assert scratch_leftovers(tmp_path) == []
+
+
+def _forge_summary(repo: Repo, files: int) -> None:
+    """Replace the newest snapshot file by one whose backup summary counts `files` files.
+
+    Written as restic writes it (version 2: zstd inside AES-256-CTR, Poly1305-AES code,
+    named by its SHA-256) with the repository's own master key, so it loads in restic.
+    """
+    import hashlib
+
+    import zstandard
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    from cryptography.hazmat.primitives.poly1305 import Poly1305
+
+    key = parse_masterkey(repo.restic("cat", "masterkey"))
+    (name,) = [p.name for p in (repo.path / "snapshots").iterdir()]
+    snapshot = json.loads(repo.restic("cat", "snapshot", name))
+    snapshot["summary"]["total_files_processed"] = files
+    plain = b"\x02" + zstandard.ZstdCompressor().compress(json.dumps(snapshot).encode())
+    nonce = os.urandom(16)
+    encryptor = Cipher(algorithms.AES(key.encrypt), modes.CTR(nonce)).encryptor()
+    body = encryptor.update(plain) + encryptor.finalize()
+    ecb = Cipher(algorithms.AES(key.mac_k), modes.ECB()).encryptor()
+    mac = Poly1305(key.mac_r + ecb.update(nonce) + ecb.finalize())
+    mac.update(body)
+    data = nonce + body + mac.finalize()
+    (repo.path / "snapshots" / name).unlink()
+    (repo.path / "snapshots" / hashlib.sha256(data).hexdigest()).write_bytes(data)
+
+
+@pytest.mark.parametrize("read_directly", [True, False])
+def test_restore_test_snapshot_summary_compared(
+    small_repo: Repo, tmp_path: Path, restic_binary: ResticBinary, read_directly: bool
+) -> None:
+    config = parse_config(_config(small_repo, tmp_path).read_text())
+
+    def test() -> Result:
+        outcome = run_restic(find_source(config, "site"), config.restore,
+                             Options(read_directly=read_directly), datetime.now(UTC))
+        return evaluate_restore(outcome, None)
+
+    clean = test()
+    assert clean.status is Status.OK, clean.summary
+    if restic_binary.version == "0.14":  # restic 0.14 writes no summary
+        assert "backup summary" not in clean.data["verified"]
+        return
+    assert "backup summary" in clean.data["verified"]
+    _forge_summary(small_repo, files=clean.data["files_verified"] + 1)
+    forged = test()
+    assert forged.status is Status.WARNING, forged.summary
+    assert "its backup summary says" in forged.summary
+    assert "backup summary" not in forged.data["verified"]
