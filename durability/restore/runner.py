@@ -14,6 +14,7 @@ import os
 import random
 import re
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -211,7 +212,7 @@ def run_restic(
     except DurabilityError as error:
         status = Status.CRITICAL if holder else Status.UNKNOWN
         facts.update(failure=str(error), failure_status=status)
-    facts.update(seconds=tuple(timer.seconds.items()))
+    facts.update(seconds=tuple(timer.seconds.items()), overlap_seconds=timer.overlap)
     return facts.outcome
 
 
@@ -318,10 +319,12 @@ class Speculation:
             except BaseException as error:  # handed to the thread that adopts it
                 self._result = error
             finally:
+                self._ended = time.perf_counter()
                 self._named.set()
                 self._done.set()
 
         self._thread = threading.Thread(target=run, name="speculative restore", daemon=True)
+        self._started = self._ended = time.perf_counter()
         self._thread.start()
 
     @classmethod
@@ -344,6 +347,11 @@ class Speculation:
         if not self.adopted:
             self.discard()
         return self.adopted
+
+    @property
+    def seconds(self) -> float:
+        """Return how long restic ran (once it has finished)."""
+        return self._ended - self._started
 
     def finish(self) -> None:
         """Wait for the adopted restore; raise its failure, if it failed."""
@@ -545,6 +553,7 @@ def _checked_restore(
                 _checked_trees, repo, tree_root, listed, stop_hashing, reader
             )
         try:
+            began_early: float | None = None
             with timer.phase("restore"), progress.watch("restore", needed, scratch.tree):
                 try:
                     def restore() -> None:
@@ -563,6 +572,8 @@ def _checked_restore(
                             if failure.kind != ops.KIND_LOCKED:
                                 raise
                             restore()  # a lock is waited for, or a stale one removed
+                        else:
+                            began_early = speculation.seconds
                     else:
                         restore()
                 except ops.ResticFailure as failure:
@@ -579,6 +590,8 @@ def _checked_restore(
                         )
                     )
                     raise
+            if began_early is not None:
+                timer.ran_for("restore", began_early)  # it began beside the list phase
             if tree_future is not None:
                 with timer.phase("trees"):
                     trees = tree_future.result()

@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import shutil
-import subprocess
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +28,7 @@ from durability.restore.command import find_source
 from durability.restore.outcome import evaluate_restore
 from durability.restore.runner import Options, run_restic
 from tests.conftest import CliResult, ResticBinary
-from tests.restore.conftest import Repo, scratch_leftovers
+from tests.restore.conftest import Repo, mounted_tmpfs, scratch_leftovers
 
 Cli = Callable[..., CliResult]
 
@@ -176,18 +175,8 @@ def test_restore_test_reads_the_same_through_restic(small_repo: Repo, tmp_path: 
 @pytest.fixture
 def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
     """A 48 MiB tmpfs for one test."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    mount = tmp_path / "small"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48m,mode=0700", "tmpfs",
-                           str(mount)], capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    try:
+    with mounted_tmpfs(tmp_path / "small", "size=48m") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 @pytest.mark.root

@@ -13,7 +13,7 @@ from durability.model import Status
 from durability.restic import ResticLock, ResticSnapshot
 from durability.resticls import Node
 from durability.restore import resticops as ops
-from durability.restore.outcome import Outcome, evaluate_restore
+from durability.restore.outcome import Outcome, PhaseTimer, evaluate_restore
 from durability.restore.s3restore import (
     S3Object,
     choose_object,
@@ -307,3 +307,21 @@ def test_evaluate_restore_not_verified_in_summary_and_data() -> None:
     assert result.data["not_verified"] == ["owner"]
     assert result.data["not_verified_reasons"] == {"owner": "not run as root"}
     assert "not verified: owner (not run as root)" in result.details
+
+
+def test_restore_begun_early_counts_its_whole_run_and_the_total_stays_wall_time() -> None:
+    timer = PhaseTimer()
+    timer.seconds.update(list=2.0, restore=0.5)  # 0.5 s waited for a restore of 3 s
+    timer.ran_for("restore", 3.0)
+    assert timer.seconds["restore"] == 3.0
+    assert timer.total() == 2.5
+    outcome = Outcome(
+        source="s", kind="restic", files_expected=1, files_restored=1, files_verified=1,
+        bytes_restored=3_000_000, full_size_bytes=3_000_000,
+        seconds=tuple(timer.seconds.items()), overlap_seconds=timer.overlap,
+        verified=("content",),
+    )
+    data = evaluate_restore(outcome, None).data
+    assert data["seconds"]["total"] == 2.5
+    assert data["bytes_per_second"] == 1_000_000.0  # over the restore's 3 s, not 0.5 s
+    assert data["projected_full_restore_seconds"] == 3.0

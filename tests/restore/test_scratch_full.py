@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pytest
 
 from durability.restore import scratch
 from tests.conftest import CliResult
-from tests.restore.conftest import Repo
+from tests.restore.conftest import Repo, mounted_tmpfs
 
 Cli = Callable[..., CliResult]
 
@@ -20,20 +19,8 @@ Cli = Callable[..., CliResult]
 @pytest.fixture
 def tiny_tmpfs(tmp_path: Path) -> Iterator[Path]:
     """A tmpfs with plenty of bytes but only a few inodes, mounted for one test."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    mount = tmp_path / "tiny"
-    mount.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=64m,nr_inodes=12,mode=0700", "tmpfs", str(mount)],
-        capture_output=True, text=True,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    try:
+    with mounted_tmpfs(tmp_path / "tiny", "size=64m,nr_inodes=12") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 @pytest.mark.root
