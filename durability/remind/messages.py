@@ -203,12 +203,23 @@ def subject_for(planned: Planned, sender: Sender) -> str:
                                            steps=steps)
 
 
+def _calendar_days(since: datetime, now: datetime) -> int:
+    """Return the days between two moments as a calendar counts them.
+
+    The email shows the date of `since` (`format_day`), so "yesterday" must mean the
+    day before today's date in the same zone, not a full 24 hours ago.
+    """
+    if since.tzinfo is not None and now.tzinfo is not None:
+        now = now.astimezone(since.tzinfo)
+    return max(0, (now.date() - since.date()).days)
+
+
 def template_values(planned: Planned, sender: Sender, now: datetime) -> dict[str, Any]:
     """Return what the templates of a reminder are given (also used by the previews)."""
     customer = planned.customer
     language = customer.language if customer.language in WORDS else "en"
     previous = _previous_reminder(planned)
-    days = max(0, (now - customer.last_copy_at).days) if customer.last_copy_at else 0
+    days = _calendar_days(customer.last_copy_at, now) if customer.last_copy_at else 0
     return {
         "provider": sender.provider,
         "service": sender.service,

@@ -269,7 +269,7 @@ def test_help_and_usage_errors_in_polish(tmp_path: Path) -> None:
     assert shown.returncode == 0
     assert shown.stdout.startswith("użycie: durability-helper")
     for phrase in ("opcje:", "pokaż tę pomoc i zakończ", "pokaż wersję programu i zakończ",
-                   "trzy kroki:", "kody wyjścia: 0 gotowe, 1 błąd"):
+                   "trzy kroki:", "kody wyjścia: 0 \u2013 sukces, 1 \u2013 błąd"):
         assert phrase in shown.stdout, phrase
     bad = subprocess.run([sys.executable, "-m", "durability.helper.cli", "copy", "--sample",
                           "x"], env=env, capture_output=True, text=True, timeout=60,

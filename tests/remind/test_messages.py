@@ -102,6 +102,25 @@ def test_polish_recent_copy_said_in_words(days: int, said: str) -> None:
     assert "Była to Twoja pierwsza potwierdzona kopia." in text
 
 
+def test_days_since_the_copy_counted_by_calendar_date() -> None:
+    # 25 hours, but two dates apart: the email shows the date, so not "wczoraj".
+    now = datetime(2026, 10, 26, 0, 30, tzinfo=UTC)
+    planned = _planned("pl", copies=2)
+    customer = replace(planned.customer,
+                       last_copy_at=datetime(2026, 10, 24, 23, 30, tzinfo=UTC))
+    message = email.message_from_bytes(
+        render_reminder(replace(planned, customer=customer), SENDER, now).as_bytes(),
+        policy=email.policy.default)
+    text = " ".join(message.get_body(("plain",)).get_content().split())  # type: ignore[union-attr]
+    assert "potwierdzono 24 października 2026, czyli 2 dni temu." in text
+    customer = replace(customer, last_copy_at=datetime(2026, 10, 25, 0, 10, tzinfo=UTC))
+    message = email.message_from_bytes(
+        render_reminder(replace(planned, customer=customer), SENDER, now).as_bytes(),
+        policy=email.policy.default)
+    text = " ".join(message.get_body(("plain",)).get_content().split())  # type: ignore[union-attr]
+    assert "potwierdzono 25 października 2026, czyli wczoraj." in text
+
+
 def test_polish_html_keeps_one_letter_words_and_numbers_with_the_next_word() -> None:
     message = _parsed(render_reminder(_planned("pl", copies=3), SENDER, NOW).as_bytes())
     html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
