@@ -140,7 +140,6 @@ class LocalRepository:
         self.folder = folder
         self.key = key
         self._trees: dict[str, BlobPlace] | None = None
-        self._version: int | None = None
 
     def _read(self, *parts: str) -> bytes:
         path = os.path.join(self.folder, *parts)
@@ -175,7 +174,6 @@ class LocalRepository:
             raise Unsupported("config: an unknown repository version")
         if not isinstance(config.get("id"), str) or not _ID.fullmatch(config["id"]):
             raise Damaged("config: no repository id")
-        self._version = int(config["version"])
         return config
 
     def repository_id(self) -> str:
@@ -239,9 +237,16 @@ class LocalRepository:
             raise Damaged(f"index/{index_id}: not a restic index ({error})") from None
         return packs, trees
 
-    def remember_trees(self, trees: dict[str, BlobPlace]) -> None:
-        """Keep where tree blobs are (from `read_index` of every index file)."""
+    def load_index(self) -> list[set[str]]:
+        """Read every index file; keep where tree blobs are; return each file's packs."""
+        pack_sets: list[set[str]] = []
+        trees: dict[str, BlobPlace] = {}
+        for index_id in self.index_ids():
+            packs, places = self.read_index(index_id)
+            pack_sets.append(packs)
+            trees.update(places)
         self._trees = trees
+        return pack_sets
 
     def tree(self, tree_id: str) -> str:
         """Given a tree blob's id, return its JSON text (as `restic cat blob` prints it).
@@ -250,7 +255,7 @@ class LocalRepository:
         content fails authentication or its hash.
         """
         if self._trees is None:
-            raise Unsupported("the index was not read")
+            raise Unsupported("the index was not loaded")
         place = self._trees.get(tree_id)
         what = f"tree {tree_id[:8]}"
         if place is None:

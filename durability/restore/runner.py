@@ -8,6 +8,7 @@ filled) or CRITICAL (the data is wrong). SIGTERM and SIGINT unwind through the s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -15,7 +16,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -26,7 +27,7 @@ from durability.config.snapshots import SourceSettings
 from durability.errors import DurabilityError, StateError
 from durability.model import Status
 from durability.restic import Restic, ResticSnapshot, parse_snapshots
-from durability.resticlocal import BlobPlace, Damaged, LocalRepository, Unsupported
+from durability.resticlocal import Damaged, LocalRepository, Unsupported
 from durability.resticls import Listing, Node
 from durability.restore import reference
 from durability.restore import resticops as ops
@@ -192,10 +193,12 @@ def run_restic(
         scratch_mod.sweep_stale(settings.scratch_dir)
         with scratch_mod.terminate_as_exception():
             try:
-                begun = _restic_phases(
-                    repo, settings, options, now, progress, facts, timer, holder,
-                    lambda identity: judge_identity(source.name, identity, open_store, now),
-                )
+                with speculating(repo, settings, options) as speculation:
+                    begun = _restic_phases(
+                        repo, settings, options, now, progress, facts, timer, holder,
+                        lambda identity: judge_identity(source.name, identity, open_store, now),
+                        speculation,
+                    )
             except (scratch_mod.Terminated, KeyboardInterrupt):
                 if holder:
                     _remove_own_stale_lock(repo)
@@ -395,29 +398,20 @@ def reserve_guard(settings: RestoreSettings) -> Callable[[], str | None]:
     return check
 
 
-def _restic_phases(
-    repo: Restic,
-    settings: RestoreSettings,
-    options: Options,
-    now: datetime,
-    progress: Progress,
-    facts: Facts,
-    timer: PhaseTimer,
-    holder: list[scratch_mod.Scratch],
-    identity_of: Callable[[str], tuple[str | None, str | None]],
-) -> bool:
+@contextlib.contextmanager
+def speculating(
+    repo: Restic, settings: RestoreSettings, options: Options
+) -> Iterator[Speculation | None]:
+    """Within the block, a restore begun early (or None); stopped and waited for after it."""
     speculation = Speculation.begin(repo, settings, options)
     try:
-        return _checked_restore(
-            repo, settings, options, now, progress, facts, timer, holder, identity_of,
-            speculation,
-        )
+        yield speculation
     finally:
         if speculation is not None:
             speculation.discard()
 
 
-def _checked_restore(
+def _restic_phases(
     repo: Restic,
     settings: RestoreSettings,
     options: Options,
@@ -714,16 +708,10 @@ def _local_metadata(repo: Restic, folder: str) -> LocalMetadata | None:
         identity = reader.repository_id()
         loaded, damaged = reader.snapshots()
         snapshots = sorted(parse_snapshots(json.dumps(loaded)), key=lambda item: item.time)
-        index_sets: list[set[str]] = []
-        trees: dict[str, BlobPlace] = {}
-        for index_id in reader.index_ids():
-            packs, places = reader.read_index(index_id)
-            index_sets.append(packs)
-            trees.update(places)
+        index_sets = reader.load_index()
     except (ops.ResticFailure, Unsupported, Damaged) as error:
         log.info("%s not read directly (%s); restic reads it", folder, error)
         return None
-    reader.remember_trees(trees)
     return LocalMetadata(
         reader, identity, index_sets, reference.SnapshotSet(tuple(snapshots), tuple(damaged))
     )

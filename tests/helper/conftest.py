@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from durability.helper import i18n
 from durability.helper.cli import main
 from tests.conftest import CliResult, ResticBinary
 
@@ -185,3 +186,13 @@ def english_messages() -> Iterator[None]:
     i18n.use("en")
     yield
     i18n.use("en")
+
+
+@pytest.fixture
+def polish() -> Iterator[None]:
+    """Within the test, the helper speaks Polish."""
+    i18n.use("pl")
+    try:
+        yield
+    finally:
+        i18n.use("en")

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import time
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -35,15 +34,6 @@ LOCALE = REPO / "durability" / "helper" / "locale"
 PO = LOCALE / "pl" / "LC_MESSAGES" / "durability-helper.po"
 MO = PO.with_suffix(".mo")
 RECEIPT = Receipt("2026-11-25T10:00:00Z", "a" * 64, 3, 1234, True, "d" * 64)
-
-
-@pytest.fixture
-def polish() -> Iterator[None]:
-    i18n.use("pl")
-    try:
-        yield
-    finally:
-        i18n.use("en")
 
 
 @pytest.mark.parametrize(("environ", "language"), [

@@ -10,7 +10,7 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -33,15 +33,6 @@ SAME_IN_POLISH = {
     ("metavar", "N"),
     "{day} {month} {year}, {time}", "argument %(argument_name)s: %(message)s",
 }
-
-
-@pytest.fixture
-def polish() -> Iterator[None]:
-    i18n.use("pl")
-    try:
-        yield
-    finally:
-        i18n.use("en")
 
 
 def _run(*argv: str, tmp_path: Path, lang: str = "pl_PL.UTF-8") -> subprocess.CompletedProcess[str]:

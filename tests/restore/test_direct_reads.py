@@ -36,10 +36,7 @@ Cli = Callable[..., CliResult]
 def _reader(repo: Repo) -> LocalRepository:
     restic = Restic(str(repo.path), str(repo.password_file), no_cache=True)
     reader = restic.local_reader(str(repo.path))
-    trees = {}
-    for index_id in reader.index_ids():
-        trees.update(reader.read_index(index_id)[1])
-    reader.remember_trees(trees)
+    reader.load_index()
     return reader
 
 
@@ -85,9 +82,7 @@ def test_direct_reads_agree_with_restic(
     assert len(trees) > 1
     for tree_id in trees:
         assert reader.tree(tree_id) == repo.restic("cat", "blob", tree_id)
-    packs = set()
-    for index_id in reader.index_ids():
-        packs |= reader.read_index(index_id)[0]
+    packs = set().union(*reader.load_index())
     assert packs == set(repo.restic("list", "packs").split())
 
 
