@@ -11,7 +11,8 @@ Both sides run in the same process on the same snapshot, alternately, and the be
 - restore-test wall time (restore, content hashes and every metadata check included)
   / `restic --no-cache restore --verify` wall time (target <= 1.25x), with the test's
   phases; a bare `restic restore` is shown for reference;
-- the restore test's own peak memory (restic's processes apart);
+- the restore test's own peak memory (restic's processes apart); with more than 1,000
+  files, also against a restore test of a tenth of the files (bounded memory: ~1x);
 - our hashing throughput / `sha256sum` throughput on the same files (target >= 0.9x).
 """
 
@@ -156,7 +157,7 @@ def _run(root: Path, size: int, files: int, rounds: int) -> int:
     print(f"ratio restore-test / bare restic restore = {ours / bare:.2f}x")
     print(f"ratio restic restore --verify / bare restic restore = {verify / bare:.2f}x")
     if files > 1000:
-        return 0
+        return _memory_scaling(root, files, env, durability, config, max(peaks, default=0))
 
     names = [str(p) for p in paths]
     for path in names:  # warm the page cache for both sides alike
@@ -174,6 +175,39 @@ def _run(root: Path, size: int, files: int, rounds: int) -> int:
     print(f"sha256sum:                  {base:7.2f}s ({format_bytes(size / base)}/s)")
     print(f"durability hash_files:      {mine:7.2f}s ({format_bytes(size / mine)}/s)")
     print(f"RATIO hashing throughput / sha256sum = {base / mine:.2f}x (target >= 0.9x)")
+    return 0
+
+
+def _memory_scaling(
+    root: Path, files: int, env: dict[str, str], durability: list[str], config: Path,
+    peak: int,
+) -> int:
+    """Run the restore test on a snapshot of a tenth of the files; print the peak ratio.
+
+    Memory that grows with the snapshot shows about 10x; bounded memory about 1x.
+    """
+    small = root / "small"
+    _write_data(small, files // 10, files // 10)
+    subprocess.run(["restic", "--no-cache", "backup", str(small)], env=env, check=True,
+                   capture_output=True)
+    listed = subprocess.run(["restic", "--no-cache", "snapshots", "--json", "--path", str(small)],
+                            env=env, check=True, capture_output=True, text=True)
+    snapshot = json.loads(listed.stdout)[-1]["id"]
+    done = subprocess.run(
+        [*durability, "--config", str(config), "restore-test", "--snapshot", snapshot,
+         "--format", "json"],
+        capture_output=True, text=True, stdin=subprocess.DEVNULL,
+    )
+    if done.returncode != 0:
+        print(done.stdout, done.stderr, file=sys.stderr)
+        return 1
+    small_peak = max(
+        int(line.split()[1]) for line in done.stderr.splitlines()
+        if line.startswith("PEAK_RSS_KIB ")
+    )
+    print(f"restore-test peak memory at {files // 10} files: {format_bytes(small_peak * 1024)}")
+    print(f"RATIO peak memory {files} files / {files // 10} files = {peak / small_peak:.2f}x "
+          "(bounded: about 1x; growing with the files: about 10x)")
     return 0
 
 

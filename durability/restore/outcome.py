@@ -68,6 +68,8 @@ class Outcome:
     bytes_restored: int = 0
     files_verified: int = 0
     mismatches: tuple[Mismatch, ...] = ()
+    # Mismatches found beyond those listed (the list is bounded).
+    mismatches_more: int = 0
     seconds: tuple[tuple[str, float], ...] = ()
     # Of the phases' seconds, those that ran beside an earlier phase.
     overlap_seconds: float = 0.0
@@ -77,6 +79,7 @@ class Outcome:
     failure: str | None = None
     failure_status: Status | None = None
     changed_since: tuple[bytes, ...] = ()
+    changed_since_more: int = 0
     live_compared: int = 0
     checksum: str | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
@@ -119,13 +122,15 @@ def evaluate_restore(outcome: Outcome, rto_target: float | None) -> Result:
     problems: list[tuple[Status, str]] = []
     if outcome.failure:
         problems.append((outcome.failure_status or Status.UNKNOWN, outcome.failure))
+    mismatch_total = len(outcome.mismatches) + outcome.mismatches_more
     if outcome.mismatches:
         first = outcome.mismatches[0]
-        more = len(outcome.mismatches) - 1
-        plural = "es" if more else ""
-        text = f"{len(outcome.mismatches)} mismatch{plural}: {first.shown} {first.problem}"
+        plural = "es" if mismatch_total > 1 else ""
+        text = f"{mismatch_total} mismatch{plural}: {first.shown} {first.problem}"
         problems.append((Status.CRITICAL, text))
         details.extend(f"mismatch: {m.shown}: {m.problem}" for m in outcome.mismatches[:50])
+        if mismatch_total > 50:
+            details.append(f"... and {mismatch_total - 50} more mismatch(es)")
     if outcome.failure is None and outcome.kind == "restic" and outcome.files_expected == 0:
         what = "holds no files" if outcome.mode == "full" else "has no files to sample"
         problems.append((Status.WARNING, f"the snapshot {what}: nothing was proven restorable"))
@@ -149,8 +154,9 @@ def evaluate_restore(outcome: Outcome, rto_target: float | None) -> Result:
         )
     if outcome.changed_since:
         details.append(
-            f"{len(outcome.changed_since)} live file(s) changed since the snapshot (not "
-            f"compared): {', '.join(display(p) for p in outcome.changed_since[:5])}"
+            f"{len(outcome.changed_since) + outcome.changed_since_more} live file(s) changed "
+            "since the snapshot (not compared): "
+            + ", ".join(display(p) for p in outcome.changed_since[:5])
         )
     if outcome.live_compared:
         details.append(f"{outcome.live_compared} file(s) identical to the live files")
@@ -192,6 +198,7 @@ def evaluate_restore(outcome: Outcome, rto_target: float | None) -> Result:
         "bytes_restored": outcome.bytes_restored,
         "files_verified": outcome.files_verified,
         "mismatches": [m.as_dict() for m in outcome.mismatches],
+        "mismatches_total": mismatch_total,
         "seconds": {**{name: round(value, 3) for name, value in outcome.seconds},
                     "total": round(sum(seconds.values()) - outcome.overlap_seconds, 3)},
         "bytes_per_second": round(speed, 1) if speed is not None else None,
@@ -201,6 +208,7 @@ def evaluate_restore(outcome: Outcome, rto_target: float | None) -> Result:
         "cleanup": outcome.cleanup,
         "kept_path": outcome.kept_path,
         "changed_since_snapshot": [display(p) for p in outcome.changed_since],
+        "changed_since_total": len(outcome.changed_since) + outcome.changed_since_more,
         "live_files_compared": outcome.live_compared,
         "checksum": outcome.checksum,
         "failure": outcome.failure,
@@ -251,7 +259,8 @@ def _metrics(
                help="Bytes restored by the last restore test.", uom="B")
     )
     metrics.append(
-        Metric("restore_mismatches_count", float(len(outcome.mismatches)),
+        Metric("restore_mismatches_count",
+               float(len(outcome.mismatches) + outcome.mismatches_more),
                help="Files that came back wrong or missing.", uom="", crit="0")
     )
     if speed is not None:

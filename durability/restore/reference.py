@@ -25,8 +25,9 @@ from durability import resticls
 from durability.errors import ParseError
 from durability.restic import Restic, ResticError, ResticSnapshot, parse_snapshots
 from durability.resticlocal import Damaged, LocalRepository, Unsupported
-from durability.resticls import Listing, Node
+from durability.resticls import Node
 from durability.restore import resticops as ops
+from durability.restore.expected import ListingGroups, Spool
 
 log = logging.getLogger(__name__)
 
@@ -121,20 +122,32 @@ def _tree_unreadable(failure: ops.ResticFailure, what: str) -> ops.ResticFailure
                              failure.returncode, stderr=failure.stderr)
 
 
-def _listing(repo: Restic, which: str) -> Listing:
-    """Run `restic ls --json WHICH`, parsing its lines as they come (never held whole).
+def _listing(repo: Restic, which: str, spool: Spool) -> Spool:
+    """Run `restic ls --json WHICH` into `spool`, parsing its lines as they come.
 
-    It goes through the seam like every restic call: bounded by the timeout and by the
-    retry budget of an unreachable backend. A line that does not parse stops restic.
+    Nothing is held but the folders on the current path: the nodes go to the spool a
+    folder at a time. It goes through the seam like every restic call: bounded by the
+    timeout and by the retry budget of an unreachable backend. A line that does not
+    parse stops restic.
     """
-    collector = resticls.LsCollector()
+    grouper = ListingGroups(spool)
     bad: list[ParseError] = []
+    number = nodes = 0
 
     def feed(line: str) -> None:
+        nonlocal number, nodes
+        number += 1
         if bad:
             return
         try:
-            collector.feed(line)
+            entry = resticls.parse_ls_line(line, number)
+            if isinstance(entry, resticls.LsSnapshot):
+                if spool.snapshot is not None or nodes:
+                    raise ParseError("restic ls: a second snapshot line", line=number)
+                spool.snapshot = entry
+            elif entry is not None:
+                nodes += 1
+                grouper.feed(entry)
         except ParseError as error:
             bad.append(error)
 
@@ -148,25 +161,25 @@ def _listing(repo: Restic, which: str) -> Listing:
         raise
     if bad:
         raise ops.ResticFailure(str(bad[0]), ops.KIND_OTHER) from bad[0]
-    return collector.listing()
+    return grouper.finish()
 
 
-def list_nodes(repo: Restic, snapshot_id: str) -> Listing:
-    """Given a snapshot, return `restic ls --json` of it, parsed.
+def list_nodes(repo: Restic, snapshot_id: str, spool: Spool) -> Spool:
+    """Given a snapshot, spool `restic ls --json` of it, parsed; return the spool.
 
     Raise ResticFailure if restic fails (kind data when restic could not read the
     snapshot's trees) or its output is not a listing of that snapshot.
     """
     try:
-        listing = _listing(repo, snapshot_id)
+        _listing(repo, snapshot_id, spool)
     except ops.ResticFailure as failure:
         raise _tree_unreadable(failure, f"the tree of snapshot {snapshot_id[:8]}") from failure
-    if listing.snapshot is not None and listing.snapshot.id != snapshot_id:
+    if spool.snapshot is not None and spool.snapshot.id != snapshot_id:
         raise ops.ResticFailure(
-            f"restic ls listed snapshot {listing.snapshot.id[:8]}, not {snapshot_id[:8]}",
+            f"restic ls listed snapshot {spool.snapshot.id[:8]}, not {snapshot_id[:8]}",
             ops.KIND_OTHER,
         )
-    return listing
+    return spool
 
 
 def read_tree(
@@ -205,54 +218,33 @@ def read_tree(
 
 
 def read_trees(
-    repo: Restic, root_tree: str, workers: int = TREE_WORKERS,
+    repo: Restic, root_tree: str, spool: Spool, workers: int = TREE_WORKERS,
     should_stop: Callable[[], bool] | None = None, local: LocalRepository | None = None,
-) -> list[Node]:
-    """Given the snapshot's root tree, return every node of the snapshot, from its trees.
+) -> Spool:
+    """Given the snapshot's root tree, spool every node of the snapshot, from its trees.
 
-    Folders of one depth are read in parallel. Raise ResticFailure if a tree cannot be
-    read.
+    Folders are taken depth first, up to `workers` read at once; only the folders
+    waiting to be read are held (their tree IDs), never the nodes already spooled.
+    Raise ResticFailure if a tree cannot be read.
     """
-    nodes: list[Node] = []
-    level: list[tuple[str, bytes]] = [(root_tree, b"")]
+    waiting: list[tuple[str, bytes]] = [(root_tree, b"")]
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        while level:
+        while waiting:
             if should_stop is not None and should_stop():
                 raise ops.ResticFailure("tree reading stopped", ops.KIND_OTHER)
-            results = list(pool.map(lambda item: read_tree(repo, item[0], item[1], local), level))
-            level = []
-            for children in results:
-                for node in children:
-                    nodes.append(node)
+            batch = [waiting.pop() for _ in range(min(workers, len(waiting)))]
+            results = pool.map(lambda item: read_tree(repo, item[0], item[1], local), batch)
+            for (_tree, folder), children in zip(batch, results, strict=True):
+                spool.add(folder, children)
+                for node in reversed(children):
                     if node.type == "dir":
                         if node.subtree is None:
                             raise ops.ResticFailure(
                                 f"restic tree: folder {resticls.display(node.path)} has no "
                                 "subtree", ops.KIND_DATA,
                             )
-                        level.append((node.subtree, node.path))
-    return nodes
-
-
-def same_nodes(listed: Sequence[Node], trees: Sequence[Node]) -> str | None:
-    """Given the listing's nodes and the trees' nodes, return how they disagree, or None.
-
-    Both describe one snapshot, so they hold the same paths (the listing with replaced
-    bytes where names are not UTF-8) with the same types and sizes.
-    """
-    def key(node: Node) -> tuple[str, str, int]:
-        return resticls.go_lossy(node.path), node.type, node.size
-
-    left = sorted(key(node) for node in listed)
-    right = sorted(key(node) for node in trees)
-    if left == right:
-        return None
-    wrong = sorted(set(left) ^ set(right))
-    first = wrong[0] if wrong else left[0]
-    return (
-        f"the snapshot's listing ({len(left)} entries) and its trees ({len(right)}) "
-        f"disagree, first at {first[0]}"
-    )
+                        waiting.append((node.subtree, node.path))
+    return spool
 
 
 def include_pattern(node: Node) -> str:
@@ -279,10 +271,10 @@ def restore_args(snapshot_id: str, target: str, includes: Sequence[str] = ()) ->
     return args
 
 
-def list_nodes_of(repo: Restic, which: str) -> Listing:
-    """Given `latest` or a snapshot ID prefix, return `restic ls --json` of it, parsed.
+def list_nodes_of(repo: Restic, which: str, spool: Spool) -> Spool:
+    """Given `latest` or a snapshot ID prefix, spool `restic ls --json` of it, parsed.
 
     The caller checks the snapshot line names the snapshot it chose. Raise
     ResticFailure if restic fails or the output is not a listing.
     """
-    return _listing(repo, which)
+    return _listing(repo, which, spool)

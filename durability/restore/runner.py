@@ -16,7 +16,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -28,21 +28,21 @@ from durability.errors import DurabilityError, StateError
 from durability.model import Status
 from durability.restic import Restic, ResticSnapshot, parse_snapshots
 from durability.resticlocal import Damaged, LocalRepository, Unsupported
-from durability.resticls import Listing, Node
+from durability.resticls import Node
 from durability.restore import reference
 from durability.restore import resticops as ops
 from durability.restore import scratch as scratch_mod
+from durability.restore.expected import Group, Spool, disagreement, sample_groups
 from durability.restore.outcome import Outcome, PhaseTimer
 from durability.restore.progress import Progress, QuietProgress
 from durability.restore.verify import (
+    MISMATCH_LIMIT,
+    LiveComparer,
     Mismatch,
-    compare_live,
-    compare_tree,
+    TreeComparison,
+    compare_groups,
     coverage_of,
-    find_live_files,
     keeps_xattrs,
-    match_restored,
-    walk_tree,
 )
 
 if TYPE_CHECKING:
@@ -193,12 +193,17 @@ def run_restic(
         scratch_mod.sweep_stale(settings.scratch_dir)
         with scratch_mod.terminate_as_exception():
             try:
-                with speculating(repo, settings, options) as speculation:
-                    begun = _restic_phases(
-                        repo, settings, options, now, progress, facts, timer, holder,
-                        lambda identity: judge_identity(source.name, identity, open_store, now),
-                        speculation,
-                    )
+                spools = Spools(settings.scratch_dir, options.sample, options.tree_budget)
+                try:
+                    with speculating(repo, settings, options) as speculation:
+                        begun = _restic_phases(
+                            repo, settings, options, now, progress, facts, timer, holder,
+                            lambda identity: judge_identity(
+                                source.name, identity, open_store, now),
+                            speculation, spools,
+                        )
+                finally:
+                    spools.close()
             except (scratch_mod.Terminated, KeyboardInterrupt):
                 if holder:
                     _remove_own_stale_lock(repo)
@@ -257,21 +262,48 @@ def _identity_reader(repo: Restic) -> Callable[[], str | ops.ResticFailure]:
     return call
 
 
-def _speculative_listing(repo: Restic, which: str) -> Callable[[], Listing | None]:
+def _speculative_listing(repo: Restic, which: str, spools: Spools) -> Callable[[], Spool | None]:
     """Return a call listing the snapshot `which` names before it is chosen (or None).
 
     `latest` and an ID are listed while the snapshots and the index are read; the
     listing is used only if it is of the snapshot chosen in the end.
     """
-    def call() -> Listing | None:
+    def call() -> Spool | None:
         if which == "random":
             return None
         try:
-            return reference.list_nodes_of(repo, which)
+            return reference.list_nodes_of(repo, which, spools.open())
         except DurabilityError:
             return None
 
     return call
+
+
+class Spools:
+    """The node spools of one test (on the scratch disk, without names), closed together."""
+
+    def __init__(self, directory: str, sample: int, tree_budget: int) -> None:
+        self.directory = directory
+        self.sample = sample
+        self.digests = tree_budget
+        self.rng: random.Random = random.SystemRandom()
+        self._open: list[Spool] = []
+        self._lock = threading.Lock()
+
+    def open(self, key: bytes | None = None, digests: bool = True) -> Spool:
+        """Return a new spool (sampling if the test samples; digests for comparing two)."""
+        spool = Spool(self.directory, sample=self.sample, rng=self.rng,
+                      digests=self.digests if digests else 0, key=key)
+        with self._lock:
+            self._open.append(spool)
+        return spool
+
+    def close(self) -> None:
+        """Close every spool (their space is freed at once)."""
+        with self._lock:
+            for spool in self._open:
+                spool.close()
+            self._open.clear()
 
 
 _RESTORING = re.compile(r"^restoring <?[Ss]napshot ([0-9a-f]{8,64})\b")
@@ -422,10 +454,12 @@ def _restic_phases(
     holder: list[scratch_mod.Scratch],
     identity_of: Callable[[str], tuple[str | None, str | None]],
     speculation: Speculation | None,
+    spools: Spools,
 ) -> bool:
     rng: random.Random = random.SystemRandom()
     if options.seed is not None:  # tests fix the choice; it protects nothing
         rng = random.Random(options.seed)  # noqa: S311
+    spools.rng = rng
     with timer.phase("list"):
         # restic retries a missing pack for most of a minute before giving up, so the
         # index is checked against the pack files before anything reads a pack.
@@ -446,7 +480,7 @@ def _restic_phases(
             first = _parallel(
                 lambda: with_lock_retry(repo, now, lambda: reference.list_snapshot_set(repo)),
                 lambda: ops.list_packs(repo),
-                _speculative_listing(repo, options.snapshot),
+                _speculative_listing(repo, options.snapshot, spools),
                 _identity_reader(repo),
                 lambda: ops.list_indexes(repo),
             )
@@ -487,44 +521,42 @@ def _restic_phases(
                 f"{len(missing)} pack file(s) referenced by the index are missing from "
                 f"the repository: {shown}",
             )
-        trees: list[Node] | None = None
         reader = local.reader if local is not None else None
+        trees: Spool | None = None
         if reader is not None:
             # Trees read directly cost no restic start each: every folder's tree is
             # read, and they are the listing.
             if snapshot.tree is None:
                 raise Stop(Status.CRITICAL, f"snapshot {snapshot.id[:8]} names no tree")
             tree_root: str | None = snapshot.tree
-            trees = reference.read_trees(repo, snapshot.tree, local=reader)
-            listed: Sequence[Node] = trees
-            folders = sum(1 for node in listed if node.type == "dir") + 1
-            budget = max(folders, options.tree_budget)
+            listed = reference.read_trees(
+                repo, snapshot.tree, spools.open(digests=False), local=reader
+            )
+            trees = listed
+            budget = max(listed.folders, options.tree_budget)
         else:
-            listing = early
-            if listing is None or listing.snapshot is None or listing.snapshot.id != snapshot.id:
-                listing = reference.list_nodes(repo, snapshot.id)
-            listed = listing.nodes
-            folders = sum(1 for node in listed if node.type == "dir") + 1
-            tree_root = snapshot.tree or (listing.snapshot.tree if listing.snapshot else None)
+            if early is None or early.snapshot is None or early.snapshot.id != snapshot.id:
+                early = reference.list_nodes(repo, snapshot.id, spools.open())
+            listed = early
+            tree_root = snapshot.tree or (listed.snapshot.tree if listed.snapshot else None)
             budget = options.tree_budget
+        folders = listed.folders
         use_trees = tree_root is not None and folders <= budget
         if use_trees and options.sample and tree_root is not None and trees is None:
             # The sample is drawn from the trees, so that its names are exact bytes.
-            trees = _checked_trees(repo, tree_root, listed, None)
-    base: Sequence[Node] = trees if trees is not None else listed
-    files = [node for node in base if node.type == "file"]
-    full_size = sum(node.size for node in files)
+            trees = _checked_trees(repo, tree_root, listed, spools.open(listed.key), None)
+    base = trees if trees is not None else listed
+    full_size = base.bytes
     facts.update(full_size_bytes=full_size)
-    _compare_summary(snapshot, len(files), full_size, facts)
-    expected: list[Node]
+    _compare_summary(snapshot, base.files, full_size, facts)
     if options.sample:
-        expected = rng.sample(files, min(options.sample, len(files)))
-        includes = [reference.include_pattern(node) for node in expected]
+        sample = sorted(base.sample, key=lambda node: node.path)
+        includes = [reference.include_pattern(node) for node in sample]
+        needed = sum(node.size for node in sample)
+        facts.update(files_expected=len(sample))
     else:
-        expected, includes = list(base), []
-    expected_files = [node for node in expected if node.type == "file"]
-    needed = sum(node.size for node in expected_files)
-    facts.update(files_expected=len(expected_files))
+        sample, includes, needed = [], [], full_size
+        facts.update(files_expected=base.files)
     adopted = speculation is not None and speculation.adopt(snapshot.id)
     if speculation is not None and adopted:
         scratch = speculation.scratch
@@ -536,15 +568,15 @@ def _restic_phases(
         scratch = scratch_mod.create(settings.scratch_dir)
         holder.append(scratch)
     guard = reserve_guard(settings)
-    # The live files and the snapshot's trees do not depend on the restore: read them
-    # while restic works.
-    live = find_live_files(expected_files, options.live_root)
-    stop_hashing = threading.Event()
+    stop_reading = threading.Event()
     with ThreadPoolExecutor(max_workers=1) as background:
         tree_future = None
         if use_trees and trees is None and tree_root is not None:
+            # The snapshot's trees do not depend on the restore: read them while restic
+            # works.
             tree_future = background.submit(
-                _checked_trees, repo, tree_root, listed, stop_hashing, reader
+                _checked_trees, repo, tree_root, listed, spools.open(listed.key),
+                stop_reading, reader,
             )
         try:
             began_early: float | None = None
@@ -589,41 +621,30 @@ def _restic_phases(
             if tree_future is not None:
                 with timer.phase("trees"):
                     trees = tree_future.result()
-                expected = trees
         except BaseException:
             # Stopping (a failure, SIGTERM): read no further trees.
-            stop_hashing.set()
+            stop_reading.set()
             raise
-        with timer.phase("verify"):
-            if options.before_verify is not None:
-                options.before_verify(scratch.tree)
-            inexact = sum(1 for node in expected if not node.exact)
-            xattrs = trees is not None and keeps_xattrs(scratch.root)
-            coverage = coverage_of(
-                trees=trees is not None, folders=folders, budget=budget,
-                owner=os.geteuid() == 0, xattrs=xattrs, inexact=inexact,
-            )
-            facts.update(
-                verified=(*coverage.verified, *facts.outcome.verified),
-                not_verified=(*coverage.not_verified, *facts.outcome.not_verified),
-            )
-            restored = _verify(
-                scratch, expected, bool(options.sample), facts,
-                owner=os.geteuid() == 0, xattrs=xattrs,
-            )
-            total = sum(node.size for node in live.unchanged if node.path in restored)
-            with progress.phase("verify", total) as advance:
-                comparison = compare_live(
-                    live, restored, scratch.tree, options.hash_workers, advance
-                )
-            facts.update(
-                mismatches=tuple(
-                    sorted((*facts.outcome.mismatches, *comparison.mismatches),
-                           key=lambda m: m.path)
-                ),
-                changed_since=comparison.changed_since,
-                live_compared=comparison.compared,
-            )
+    with timer.phase("verify"):
+        if options.before_verify is not None:
+            options.before_verify(scratch.tree)
+        expected = trees if trees is not None else listed
+        inexact = (sum(1 for node in sample if not node.exact) if options.sample
+                   else expected.inexact)
+        xattrs = trees is not None and keeps_xattrs(scratch.root)
+        owner = os.geteuid() == 0
+        coverage = coverage_of(
+            trees=trees is not None, folders=folders, budget=budget,
+            owner=owner, xattrs=xattrs, inexact=inexact,
+        )
+        facts.update(
+            verified=(*coverage.verified, *facts.outcome.verified),
+            not_verified=(*coverage.not_verified, *facts.outcome.not_verified),
+        )
+        groups = sample_groups(sample) if options.sample else expected.groups()
+        with progress.phase("verify", needed) as advance:
+            _verify(scratch, groups, bool(options.sample), facts, options,
+                    owner=owner, xattrs=xattrs, advance=advance)
     if settings.read_data_subset:
         subset = ops.rotating_subset(settings.read_data_subset, now)
         with timer.phase("check"):
@@ -642,14 +663,14 @@ def _restic_phases(
 
 
 def _checked_trees(
-    repo: Restic, root: str, listed: Sequence[Node], stop: threading.Event | None,
+    repo: Restic, root: str, listed: Spool, trees: Spool, stop: threading.Event | None,
     reader: LocalRepository | None = None,
-) -> list[Node]:
-    """Read the snapshot's trees; raise Stop (CRITICAL) if they disagree with the listing."""
-    trees = reference.read_trees(
-        repo, root, should_stop=stop.is_set if stop else None, local=reader
+) -> Spool:
+    """Spool the snapshot's trees; raise Stop (CRITICAL) if they disagree with the listing."""
+    reference.read_trees(
+        repo, root, trees, should_stop=stop.is_set if stop else None, local=reader
     )
-    problem = reference.same_nodes(listed, trees)
+    problem = disagreement(listed, trees)
     if problem:
         raise Stop(Status.CRITICAL, problem)
     return trees
@@ -743,40 +764,48 @@ def _parallel(*calls: Callable[[], Any]) -> list[Any]:
 
 def _verify(
     scratch: scratch_mod.Scratch,
-    expected: Sequence[Node],
+    groups: Iterable[Group],
     sample: bool,
     facts: Facts,
+    options: Options,
     *,
     owner: bool,
     xattrs: bool,
-) -> dict[bytes, bytes]:
-    """Compare the restored tree with the snapshot; return {snapshot path: restored path}.
+    advance: Callable[[int], None],
+) -> None:
+    """Compare the restored tree with the snapshot, a folder at a time, and with live files.
 
     The content of each file was read back and checked against the snapshot's blob
-    hashes by `restic restore --verify`; this compares everything else.
+    hashes by `restic restore --verify`; this compares everything else, and the content
+    of files unchanged on this host since the snapshot with their live copies.
     """
-    restored = walk_tree(scratch.tree)
-    matched = match_restored(expected, restored)
-    mismatches = compare_tree(
-        expected, restored, allow_extra_dirs=sample, owner=owner,
-        root=scratch.tree if xattrs else None, matched=matched,
-    )
-    pairs = matched[0]
-    files = {
-        node.path: path for node, path in pairs
-        if node.type == "file" and restored[path].type == "file"
-        and restored[path].size == node.size
-    }
-    total = sum(restored[path].size for node, path in pairs if node.path in files)
+    comparison = TreeComparison(allow_extra_dirs=sample, owner=owner, xattrs=xattrs)
+    live = LiveComparer(options.live_root, scratch.tree, comparison.add, options.hash_workers)
+
+    def verified(node: Node, path: bytes) -> None:
+        live.offer(node, path)
+        advance(node.size)
+
+    comparison.on_verified = verified
+    try:
+        compare_groups(groups, scratch.tree, comparison)
+        found = live.finish()
+    finally:
+        live.close()
+    result = comparison.result()
+    earlier = facts.outcome.mismatches
+    mismatches = sorted((*earlier, *result.mismatches), key=lambda m: m.path)
+    listed = mismatches[:MISMATCH_LIMIT]
     facts.update(
-        files_restored=sum(
-            1 for node, path in pairs if node.type == "file" and restored[path].type == "file"
-        ),
-        bytes_restored=total,
-        files_verified=len(files),
-        mismatches=tuple(sorted(mismatches, key=lambda m: m.path)),
+        files_restored=result.files_restored,
+        bytes_restored=result.bytes_restored,
+        files_verified=result.files_verified,
+        mismatches=tuple(listed),
+        mismatches_more=result.more + len(mismatches) - len(listed),
+        changed_since=found.changed_since,
+        changed_since_more=found.changed_more,
+        live_compared=found.compared,
     )
-    return files
 
 
 def cleanup_scratch(

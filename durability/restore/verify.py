@@ -1,22 +1,25 @@
 """Verification of a restored tree against the snapshot, and against the live files.
 
-`compare_tree` is pure apart from extended attributes (expected nodes and the walked
-tree in, mismatches out); `walk_tree` reads the restored tree as bytes. The content of
-restored files is checked by `restic restore --verify` against the snapshot's blob
-hashes; `compare_live` compares restored files with live files of the same size and
-mtime byte for byte, several at a time (reads release the GIL). `hash_files` hashes
-files (S3 objects, archive members).
+`TreeComparison` compares a restored tree with the snapshot one folder at a time
+(`compare_groups` reads each restored folder as bytes when its turn comes), so memory
+follows the largest folder, not the snapshot; `compare_tree` is its whole-tree form,
+pure apart from extended attributes. The content of restored files is checked by
+`restic restore --verify` against the snapshot's blob hashes; `LiveComparer` compares
+restored files with live files of the same size and mtime byte for byte, several at a
+time (reads release the GIL). `hash_files` hashes files (S3 objects, archive members).
 """
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import hashlib
 import os
 import stat
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from durability.resticls import Node, display, go_lossy, path_fields
@@ -53,6 +56,8 @@ class Entry:
     gid: int = 0
     inode: int = 0
     linktarget: bytes | None = None
+    # The restored file's link count (0: not known, as if it might be shared).
+    links: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,13 +173,15 @@ def _entry(full: bytes) -> Entry:
         gid=info.st_gid,
         inode=info.st_ino,
         linktarget=os.readlink(full) if kind == "symlink" else None,
+        links=info.st_nlink,
     )
 
 
 def walk_tree(root: str | bytes) -> dict[bytes, Entry]:
     """Given a restored folder, return {b"/absolute/path/in/snapshot": Entry}.
 
-    Names are read as bytes, exactly as the filesystem holds them.
+    Names are read as bytes, exactly as the filesystem holds them. The whole tree is
+    held: for small trees and tests (a restore test reads one folder at a time).
     """
     base = os.fsencode(root)
     entries: dict[bytes, Entry] = {}
@@ -188,42 +195,233 @@ def walk_tree(root: str | bytes) -> dict[bytes, Entry]:
     return entries
 
 
-def match_restored(
-    expected: Sequence[Node], restored: Mapping[bytes, Entry]
-) -> tuple[list[tuple[Node, bytes]], list[Node], list[bytes]]:
-    """Given the snapshot's nodes and the restored entries, pair them by path.
+def read_folder(full: bytes) -> dict[bytes, Entry] | None:
+    """Given a restored folder's path, return {name: Entry} of what it holds.
 
-    A node listed with replaced bytes (`exact` False) is paired with a restored name
-    that Go's listing would print the same way. Return (pairs, missing nodes, restored
-    paths the snapshot does not hold).
+    None when it is not a folder that can be read (missing, or not a folder).
     """
-    pairs: list[tuple[Node, bytes]] = []
-    missing: list[Node] = []
-    claimed: set[bytes] = set()
-    inexact: list[Node] = []
-    for node in expected:
-        if node.exact and node.path in restored:
-            pairs.append((node, node.path))
-            claimed.add(node.path)
-        elif node.exact:
-            missing.append(node)
-        else:
-            inexact.append(node)
-    if inexact:
-        lossy: dict[bytes, list[bytes]] = {}
-        for path in restored:
-            if path not in claimed:
-                lossy.setdefault(go_lossy(path).encode("utf-8"), []).append(path)
-        for node in inexact:
-            candidates = lossy.get(node.path)
-            if candidates:
-                path = candidates.pop(0)
-                pairs.append((node, path))
-                claimed.add(path)
+    try:
+        with os.scandir(full) as listing:
+            names = [item.name for item in listing]
+    except OSError:
+        return None
+    entries: dict[bytes, Entry] = {}
+    for name in names:
+        with contextlib.suppress(FileNotFoundError):
+            entries[name] = _entry(full + b"/" + name)
+    return entries
+
+
+def parent_of(path: bytes) -> bytes:
+    """Given a snapshot path, return its folder's path (b"" for the snapshot's root)."""
+    return path.rsplit(b"/", 1)[0]
+
+
+# Mismatches listed at most (the count goes on): a wholly wrong restore of millions of
+# files must not hold one record per file.
+MISMATCH_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class TreeResult:
+    """The comparison of a restored tree with the snapshot's nodes."""
+
+    mismatches: tuple[Mismatch, ...]
+    # Mismatches beyond those listed (past MISMATCH_LIMIT).
+    more: int
+    files_restored: int
+    files_verified: int
+    bytes_restored: int
+
+
+def _by_path(mismatch: Mismatch) -> bytes:
+    return mismatch.path
+
+
+class TreeComparison:
+    """Compares a restored tree with the snapshot, one folder at a time.
+
+    Memory grows with the largest folder and with the files that are hard links, not
+    with the snapshot: each folder's nodes are compared with that folder's restored
+    entries, then dropped. Hard links are matched across folders by their snapshot
+    (device, inode) and by restored inodes that have more than one link.
+    `on_verified(node, restored path)` is called for each file that came back as a
+    file of the right size (live comparison).
+    """
+
+    def __init__(
+        self,
+        *,
+        allow_extra_dirs: bool = False,
+        owner: bool = False,
+        xattrs: bool = False,
+        limit: int = MISMATCH_LIMIT,
+        on_verified: Callable[[Node, bytes], None] | None = None,
+    ) -> None:
+        self.allow_extra_dirs = allow_extra_dirs
+        self.owner = owner
+        self.xattrs = xattrs
+        self.limit = limit
+        self.on_verified = on_verified
+        self._mismatches: list[Mismatch] = []
+        self._more = 0
+        self.files_restored = 0
+        self.files_verified = 0
+        self.bytes_restored = 0
+        # Snapshot hard link group -> (first restored path, its restored inode).
+        self._groups: dict[tuple[int | None, int], tuple[bytes, int]] = {}
+        # Restored inode (with more than one link) -> (its group, first path claiming it).
+        self._claims: dict[int, tuple[tuple[int | None, int] | bytes, bytes]] = {}
+
+    def add(self, mismatch: Mismatch) -> None:
+        """Record one mismatch: the first `limit` by path are listed, all are counted."""
+        bisect.insort(self._mismatches, mismatch, key=_by_path)
+        if len(self._mismatches) > self.limit:
+            self._mismatches.pop()
+            self._more += 1
+
+    def folder(
+        self,
+        nodes: Sequence[Node],
+        listing: Mapping[bytes, Entry] | None,
+        restored_folder: bytes,
+        root: bytes | None = None,
+    ) -> None:
+        """Compare one folder: its snapshot nodes with its restored entries {name: Entry}.
+
+        `listing` None means the folder did not come back (each node is missing).
+        `restored_folder` is the folder's path in the snapshot as restored (raw bytes);
+        `root` the restored tree's path on disk, for extended attributes.
+        """
+        if listing is None:
+            for node in nodes:
+                self.add(Mismatch(node.path, f"missing ({node.type} expected)"))
+            return
+        claimed: set[bytes] = set()
+        inexact: list[Node] = []
+        for node in nodes:
+            name = node.name
+            if node.exact:
+                got = listing.get(name)
+                if got is None:
+                    self.add(Mismatch(node.path, f"missing ({node.type} expected)"))
+                else:
+                    claimed.add(name)
+                    self._pair(node, restored_folder + b"/" + name, got, root)
             else:
-                missing.append(node)
-    extra = [path for path in restored if path not in claimed]
-    return pairs, missing, extra
+                inexact.append(node)
+        if inexact:
+            lossy: dict[bytes, list[bytes]] = {}
+            for name in listing:
+                if name not in claimed:
+                    lossy.setdefault(go_lossy(name).encode("utf-8"), []).append(name)
+            for node in inexact:
+                candidates = lossy.get(node.name)
+                if candidates:
+                    name = candidates.pop(0)
+                    claimed.add(name)
+                    self._pair(node, restored_folder + b"/" + name, listing[name], root)
+                else:
+                    self.add(Mismatch(node.path, f"missing ({node.type} expected)"))
+        for name, got in listing.items():
+            if name in claimed or (self.allow_extra_dirs and got.type == "dir"):
+                continue
+            self.add(Mismatch(restored_folder + b"/" + name, f"not in the snapshot ({got.type})"))
+
+    def _pair(self, node: Node, path: bytes, got: Entry, root: bytes | None) -> None:
+        if got.type != node.type:
+            self.add(Mismatch(path, f"is a {got.type}, expected a {node.type}"))
+            return
+        problems = _node_problems(node, got, self.owner)
+        if self.xattrs and root is not None and node.xattrs is not None and (
+            node.type != "symlink"
+        ):
+            problems.extend(_xattr_problems(node, root + path))
+        for problem in problems:
+            self.add(Mismatch(path, problem))
+        if node.type != "file":
+            return
+        self.files_restored += 1
+        if node.links is not None and node.inode is not None:
+            self._link(node, path, got)
+        if got.size == node.size:
+            self.files_verified += 1
+            self.bytes_restored += got.size
+            if self.on_verified is not None:
+                self.on_verified(node, path)
+
+    def _link(self, node: Node, path: bytes, got: Entry) -> None:
+        group: tuple[int | None, int] | bytes = path
+        if node.links is not None and node.links > 1 and node.inode is not None:
+            key = (node.device, node.inode)
+            group = key
+            first = self._groups.setdefault(key, (path, got.inode))
+            if first[0] != path and first[1] != got.inode:
+                self.add(Mismatch(
+                    path, f"not a hard link of {display(first[0])} as in the snapshot"
+                ))
+                return
+        if got.links == 1:
+            return  # a restored file with one link is no other file's link
+        other = self._claims.setdefault(got.inode, (group, path))
+        if other[0] != group:
+            self.add(Mismatch(
+                path, f"hard link of {display(other[1])}, separate files in the snapshot"
+            ))
+
+    def result(self) -> TreeResult:
+        """Return what was compared so far (mismatches sorted by path)."""
+        return TreeResult(
+            tuple(self._mismatches), self._more,
+            self.files_restored, self.files_verified, self.bytes_restored,
+        )
+
+
+_REPLACED = "\ufffd".encode("utf-8")
+
+
+def _restored_folder(base: bytes, folder: bytes) -> bytes | None:
+    """Given a folder's snapshot path, return its path as restored, or None if absent.
+
+    A folder listed with replaced bytes (U+FFFD where a name is not UTF-8) is found a
+    component at a time among the restored names that Go would print the same way.
+    """
+    if os.path.isdir(base + folder) or _REPLACED not in folder:
+        return folder
+    found = b""
+    for part in folder.split(b"/")[1:]:
+        if os.path.isdir(base + found + b"/" + part):
+            found += b"/" + part
+            continue
+        try:
+            names = sorted(os.listdir(base + found))
+        except OSError:
+            return None
+        match = next(
+            (name for name in names if go_lossy(name).encode("utf-8") == part
+             and os.path.isdir(base + found + b"/" + name)),
+            None,
+        )
+        if match is None:
+            return None
+        found += b"/" + match
+    return found
+
+
+def compare_groups(
+    groups: Iterable[tuple[bytes, Sequence[Node]]], root: str | bytes,
+    comparison: TreeComparison,
+) -> None:
+    """Given the snapshot's folders (path, children) and the restored tree, compare them.
+
+    Each folder is read from disk when its turn comes (its entries only), so memory
+    does not grow with the snapshot.
+    """
+    base = os.fsencode(root).rstrip(b"/")
+    for folder, nodes in groups:
+        place = _restored_folder(base, folder)
+        listing = read_folder(base + place) if place is not None else None
+        comparison.folder(nodes, listing, place if place is not None else folder, base)
 
 
 def _xattrs(path: bytes) -> dict[bytes, bytes]:
@@ -239,42 +437,37 @@ def compare_tree(
     allow_extra_dirs: bool = False,
     owner: bool = False,
     root: str | bytes | None = None,
-    matched: tuple[list[tuple[Node, bytes]], list[Node], list[bytes]] | None = None,
 ) -> list[Mismatch]:
     """Given the snapshot's nodes and the restored entries, return what differs.
 
-    Missing entries, wrong types, file sizes, permission bits (setuid, setgid, sticky
-    included), mtimes and symlink targets are mismatches; so are entries the snapshot
-    does not hold (except folders, when only a sample was restored), hard links the
-    snapshot holds that came back apart (or the reverse), owners (with `owner`, when run
-    as root) and extended attributes (when the nodes carry them and `root`, the restored
-    folder, is given). A property a node does not carry (None) is not compared.
-    `matched` is `match_restored` of the same, when the caller has it already.
+    The whole-tree form of `TreeComparison` (both sides held): missing entries, wrong
+    types, file sizes, permission bits (setuid, setgid, sticky included), mtimes and
+    symlink targets are mismatches; so are entries the snapshot does not hold (except
+    folders, when only a sample was restored), hard links the snapshot holds that came
+    back apart (or the reverse), owners (with `owner`, when run as root) and extended
+    attributes (when the nodes carry them and `root`, the restored folder, is given).
+    A property a node does not carry (None) is not compared.
     """
-    mismatches: list[Mismatch] = []
-    pairs, missing, extra = matched or match_restored(expected, restored)
-    mismatches.extend(Mismatch(node.path, f"missing ({node.type} expected)") for node in missing)
+    comparison = TreeComparison(
+        allow_extra_dirs=allow_extra_dirs, owner=owner, xattrs=root is not None,
+        limit=len(expected) + len(restored) + 1,
+    )
+    listings: dict[bytes, dict[bytes, Entry]] = {}
+    for path, entry in restored.items():
+        folder, _, name = path.rpartition(b"/")
+        listings.setdefault(folder, {})[name] = entry
+    by_folder: dict[bytes, list[Node]] = {}
+    for node in expected:
+        by_folder.setdefault(parent_of(node.path), []).append(node)
+    for folder in listings:
+        by_folder.setdefault(folder, [])
     base = os.fsencode(root).rstrip(b"/") if root is not None else None
-    groups: dict[tuple[int | None, int], list[bytes]] = {}
-    for node, path in pairs:
-        got = restored[path]
-        if got.type != node.type:
-            mismatches.append(Mismatch(path, f"is a {got.type}, expected a {node.type}"))
-            continue
-        problems = _node_problems(node, got, owner)
-        if base is not None and node.xattrs is not None and node.type != "symlink":
-            problems.extend(_xattr_problems(node, base + path))
-        mismatches.extend(Mismatch(path, problem) for problem in problems)
-        if node.type == "file" and node.links is not None and node.inode is not None:
-            key = (node.device, node.inode) if node.links > 1 else (None, -len(groups) - 1)
-            groups.setdefault(key, []).append(path)
-    mismatches.extend(_hard_link_problems(groups, restored))
-    for path in extra:
-        got = restored[path]
-        if allow_extra_dirs and got.type == "dir":
-            continue
-        mismatches.append(Mismatch(path, f"not in the snapshot ({got.type})"))
-    return sorted(mismatches, key=lambda m: m.path)
+    for folder, nodes in by_folder.items():
+        place = folder if folder in listings or b"\xef\xbf\xbd" not in folder else next(
+            (known for known in listings if go_lossy(known).encode("utf-8") == folder), folder
+        )
+        comparison.folder(nodes, listings.get(place, {} if not folder else None), place, base)
+    return list(comparison.result().mismatches)
 
 
 def _node_problems(node: Node, got: Entry, owner: bool) -> list[str]:
@@ -313,28 +506,6 @@ def _xattr_problems(node: Node, full: bytes) -> list[str]:
         # policy); an extra attribute of the user namespace is the restore's doing.
         if name not in wanted and name.startswith(b"user."):
             problems.append(f"extended attribute {display(name)} not in the snapshot")
-    return problems
-
-
-def _hard_link_problems(
-    groups: Mapping[tuple[int | None, int], Sequence[bytes]], restored: Mapping[bytes, Entry]
-) -> list[Mismatch]:
-    problems: list[Mismatch] = []
-    owner_of: dict[int, bytes] = {}
-    for paths in groups.values():
-        first = restored[paths[0]].inode
-        for path in paths[1:]:
-            if restored[path].inode != first:
-                problems.append(
-                    Mismatch(path, f"not a hard link of {display(paths[0])} as in the snapshot")
-                )
-        for path in paths:
-            inode = restored[path].inode
-            other = owner_of.setdefault(inode, paths[0])
-            if other != paths[0]:
-                problems.append(
-                    Mismatch(path, f"hard link of {display(other)}, separate files in the snapshot")
-                )
     return problems
 
 
@@ -414,48 +585,10 @@ class LiveComparison:
 
     compared: int
     identical: int
+    # Live files whose size or mtime changed since the snapshot (at most the limit),
+    # and how many more there were.
     changed_since: tuple[bytes, ...]
-    mismatches: tuple[Mismatch, ...]
-
-
-@dataclass(frozen=True)
-class LiveFiles:
-    """Live files of this host that match the snapshot's size and mtime, and those that don't.
-
-    The live copy of a node is `root` + its path.
-    """
-
-    root: bytes
-    unchanged: tuple[Node, ...]
-    changed: tuple[bytes, ...]
-
-
-def find_live_files(nodes: Sequence[Node], live_root: str | bytes = "/") -> LiveFiles:
-    """Given snapshot nodes, return which exist on this host unchanged (size and mtime).
-
-    Files absent on this host, not regular files there, or listed with replaced bytes
-    in their name (no exact path to look at) are in neither list.
-    """
-    unchanged: list[Node] = []
-    changed: list[bytes] = []
-    root = os.fsencode(live_root).rstrip(b"/")
-    for node in nodes:
-        if node.type != "file" or not node.exact:
-            continue
-        try:
-            info = os.lstat(root + node.path)
-        except OSError:
-            continue
-        if not stat.S_ISREG(info.st_mode):
-            continue
-        same = info.st_size == node.size and (
-            node.mtime_ns is not None and abs(info.st_mtime_ns - node.mtime_ns) < 1_000_000
-        )
-        if same:
-            unchanged.append(node)
-        else:
-            changed.append(node.path)
-    return LiveFiles(root, tuple(unchanged), tuple(changed))
+    changed_more: int
 
 
 def same_content(
@@ -479,53 +612,96 @@ def same_content(
             offset += len(a)
 
 
-def compare_live(
-    live: LiveFiles,
-    restored: Mapping[bytes, bytes],
-    restored_root: str | bytes,
-    workers: int = 0,
-    progress: Callable[[int], None] | None = None,
-) -> LiveComparison:
-    """Given unchanged live files and {snapshot path: restored path}, compare their content.
+class LiveComparer:
+    """Compares restored files with this host's live files, as the files are verified.
 
-    Restored paths are relative to `restored_root`. A live file with the snapshot's
-    size and mtime but other content is a mismatch; a read error of the restored copy
-    is one too (a live file that cannot be read is not compared). Files are compared
-    several at a time, a bounded batch at once (memory stays flat with many files).
+    A live file (`live_root` + the snapshot path) with the snapshot's size and mtime is
+    compared byte for byte with the restored copy, several at a time (reads release
+    the GIL), at most a bounded number waiting: memory stays flat with many files.
+    Other content, or a restored copy that cannot be read, is a mismatch (given to
+    `report`); a live file that changed since the snapshot is listed apart; one that is
+    absent, not a regular file, unreadable, or whose name holds replaced bytes (no
+    exact path to look at) is not compared.
     """
-    base = os.fsencode(restored_root).rstrip(b"/")
 
-    def one(node: Node) -> tuple[Node, str | None, str | None]:
-        path = live.root + node.path
+    def __init__(
+        self,
+        live_root: str | bytes,
+        restored_root: str | bytes,
+        report: Callable[[Mismatch], None],
+        workers: int = 0,
+        limit: int = MISMATCH_LIMIT,
+    ) -> None:
+        self.root = os.fsencode(live_root).rstrip(b"/")
+        self.base = os.fsencode(restored_root).rstrip(b"/")
+        self.report = report
+        self.limit = limit
+        self._pool = ThreadPoolExecutor(max_workers=max(1, workers or min(8, os.cpu_count() or 1)))
+        self._waiting: deque[Future[tuple[Node, str | None, str | None]]] = deque()
+        self._queued = self._compared = self._identical = self._changed_more = 0
+        self._changed: list[bytes] = []
+
+    def offer(self, node: Node, restored: bytes) -> None:
+        """Compare the restored file at `restored` (a snapshot path) with its live copy."""
+        if node.type != "file" or not node.exact:
+            return
+        live = self.root + node.path
         try:
-            os.stat(path)
+            info = os.lstat(live)
+        except OSError:
+            return
+        if not stat.S_ISREG(info.st_mode):
+            return
+        same = info.st_size == node.size and (
+            node.mtime_ns is not None and abs(info.st_mtime_ns - node.mtime_ns) < 1_000_000
+        )
+        if not same:
+            if len(self._changed) < self.limit:
+                self._changed.append(node.path)
+            else:
+                self._changed_more += 1
+            return
+        self._waiting.append(self._pool.submit(self._one, node, live, self.base + restored))
+        while len(self._waiting) > 256:
+            self._take()
+
+    @staticmethod
+    def _one(node: Node, live: bytes, restored: bytes) -> tuple[Node, str | None, str | None]:
+        try:
+            os.stat(live)
         except OSError:
             return node, None, "live-unreadable"
         try:
-            return node, same_content(base + restored[node.path], path), None
+            return node, same_content(restored, live), None
         except OSError as error:
             return node, None, error.strerror or str(error)
 
-    compared = identical = 0
-    mismatches: list[Mismatch] = []
-    count = max(1, workers or min(8, os.cpu_count() or 1))
-    todo = [node for node in live.unchanged if node.path in restored]
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        for start in range(0, len(todo), 256):
-            for node, difference, error in pool.map(one, todo[start:start + 256]):
-                if progress:
-                    progress(node.size)
-                if error == "live-unreadable":
-                    continue
-                if error is not None:
-                    mismatches.append(Mismatch(node.path, f"read error: {error}"))
-                    continue
-                compared += 1
-                if difference is None:
-                    identical += 1
-                else:
-                    mismatches.append(Mismatch(
-                        node.path, "content differs from the live file of same size and mtime"
-                    ))
-    changed = tuple(p for p in live.changed if p in restored)
-    return LiveComparison(compared, identical, changed, tuple(mismatches))
+    def _take(self) -> None:
+        node, difference, error = self._waiting.popleft().result()
+        if error == "live-unreadable":
+            return
+        if error is not None:
+            self.report(Mismatch(node.path, f"read error: {error}"))
+            return
+        self._compared += 1
+        if difference is None:
+            self._identical += 1
+        else:
+            self.report(Mismatch(
+                node.path, "content differs from the live file of same size and mtime"
+            ))
+
+    def finish(self) -> LiveComparison:
+        """Wait for the comparisons still running; return the totals."""
+        while self._waiting:
+            self._take()
+        self._pool.shutdown()
+        return LiveComparison(
+            self._compared, self._identical, tuple(sorted(self._changed)), self._changed_more
+        )
+
+    def close(self) -> None:
+        """Stop: drop the comparisons not begun (after a failure or a signal)."""
+        for future in self._waiting:
+            future.cancel()
+        self._pool.shutdown(wait=True, cancel_futures=True)

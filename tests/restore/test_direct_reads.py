@@ -184,6 +184,7 @@ def test_restore_begun_early_keeps_the_reserve_and_leaves_nothing(
     scratch = small_tmpfs / "scratch"
     config = _config(repo, tmp_path, reserve="40MiB", scratch=scratch)
     result = cli("--config", config, "restore-test", "--format", "json")
+    assert result.stdout, result.stderr
     summary = json.loads(result.stdout)["summary"]
     assert result.code == 3, summary
     assert "not enough scratch space" in summary or "reserve" in summary, summary

@@ -1,0 +1,228 @@
+"""The comparison a folder at a time: spools, listing groups, the mismatch bound."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+from durability.errors import ParseError
+from durability.model import Status
+from durability.resticls import Node
+from durability.restore.expected import ListingGroups, Spool, disagreement, sample_groups
+from durability.restore.outcome import Outcome, evaluate_restore
+from durability.restore.scratch import ScratchError
+from durability.restore.verify import (
+    Entry,
+    LiveComparer,
+    Mismatch,
+    TreeComparison,
+    compare_groups,
+)
+from tests.restore.conftest import mounted_tmpfs
+
+
+def _node(path: bytes, kind: str = "file", size: int = 1, **fields: object) -> Node:
+    return Node(path, kind, size, None, None, None, None, **fields)  # type: ignore[arg-type]
+
+
+# restic ls prints a folder, then what it holds (depth first), before the folder's
+# next sibling.
+LISTED = [
+    _node(b"/a", "dir", 0), _node(b"/a/x", "dir", 0), _node(b"/a/x/1", size=5),
+    _node(b"/a/x/2", size=7), _node(b"/a/y", size=3), _node(b"/b", size=11),
+    _node(b"/c", "dir", 0),
+]
+
+
+def _groups(spool: Spool) -> dict[bytes, list[bytes]]:
+    return {folder: [node.path for node in nodes] for folder, nodes in spool.groups()}
+
+
+def test_listing_groups_gather_each_folders_children_and_count(tmp_path: Path) -> None:
+    with Spool(str(tmp_path)) as spool:
+        grouper = ListingGroups(spool)
+        for node in LISTED:
+            grouper.feed(node)
+        grouper.finish()
+        assert _groups(spool) == {
+            b"/a/x": [b"/a/x/1", b"/a/x/2"],
+            b"/a": [b"/a/x", b"/a/y"],
+            b"/c": [],
+            b"": [b"/a", b"/b", b"/c"],
+        }
+        assert (spool.entries, spool.files, spool.bytes, spool.folders) == (7, 4, 26, 4)
+        # Read twice: the same groups (the spool is a file, read from its start).
+        assert len(_groups(spool)) == 4
+
+
+def test_listing_node_outside_its_folder_is_a_parse_error(tmp_path: Path) -> None:
+    with Spool(str(tmp_path)) as spool:
+        grouper = ListingGroups(spool)
+        grouper.feed(_node(b"/a", "dir", 0))
+        with pytest.raises(ParseError, match="outside its folder"):
+            grouper.feed(_node(b"/q/z"))
+
+
+def test_spool_leaves_no_file_behind(tmp_path: Path) -> None:
+    spool = Spool(str(tmp_path))
+    spool.add(b"", [_node(b"/f")])
+    assert os.listdir(tmp_path) == []  # unnamed from the start
+    spool.close()
+
+
+def test_spool_sample_is_uniform_and_bounded(tmp_path: Path) -> None:
+    counts = dict.fromkeys(range(20), 0)
+    for seed in range(400):
+        with Spool(str(tmp_path), sample=3, rng=random.Random(seed)) as spool:
+            spool.add(b"", [_node(f"/f{n}".encode()) for n in range(20)])
+            assert len(spool.sample) == 3
+            assert len({node.path for node in spool.sample}) == 3
+            for node in spool.sample:
+                counts[int(node.path[2:])] += 1
+    # 1,200 picks over 20 files: 60 each on average; none far off (no bias to the ends).
+    assert min(counts.values()) > 30 and max(counts.values()) < 95
+
+
+def test_disagreement_names_the_first_folder_that_differs(tmp_path: Path) -> None:
+    key = os.urandom(32)
+    with Spool(str(tmp_path), digests=8, key=key) as listing, \
+            Spool(str(tmp_path), digests=8, key=key) as trees:
+        # The listing shows a byte that is not UTF-8 as U+FFFD; the tree keeps it raw.
+        listing.add(b"/d", [_node("/d/caf\ufffd".encode(), exact=False), _node(b"/d/z")])
+        listing.add(b"", [_node(b"/d", "dir", 0)])
+        trees.add(b"", [_node(b"/d", "dir", 0)])
+        trees.add(b"/d", [_node(b"/d/caf\xe9"), _node(b"/d/z")])
+        assert disagreement(listing, trees) is None
+        trees.add(b"/e", [_node(b"/e/extra")])
+        assert disagreement(listing, trees) == (
+            "the snapshot's listing (3 entries) and its trees (4) disagree, first in folder /e"
+        )
+    with Spool(str(tmp_path), key=key) as one, Spool(str(tmp_path), key=key) as two:
+        one.add(b"", [_node(b"/f", size=1)])
+        two.add(b"", [_node(b"/f", size=2)])  # same count, other size
+        assert disagreement(one, two) == (
+            "the snapshot's listing (1 entries) and its trees (1) disagree"
+        )
+
+
+def test_sample_groups_include_every_folder_above() -> None:
+    groups = dict(sample_groups([_node(b"/a/b/f"), _node(b"/g")]))
+    assert groups == {b"": [_node(b"/g")], b"/a": [], b"/a/b": [_node(b"/a/b/f")]}
+
+
+def test_tree_comparison_lists_a_bounded_number_and_counts_the_rest() -> None:
+    comparison = TreeComparison(limit=3)
+    nodes = [_node(f"/f{n:02d}".encode()) for n in range(10)]
+    comparison.folder(nodes[5:], {}, b"")
+    comparison.folder(nodes[:5], {}, b"")  # found later, listed first: by path
+    result = comparison.result()
+    assert [m.path for m in result.mismatches] == [b"/f00", b"/f01", b"/f02"]
+    assert result.more == 7
+    outcome = Outcome(source="s", kind="restic", files_expected=10,
+                      mismatches=result.mismatches, mismatches_more=result.more)
+    verdict = evaluate_restore(outcome, None)
+    assert verdict.status is Status.CRITICAL
+    assert verdict.summary.startswith("10 mismatches: /f00 missing")
+    assert verdict.data["mismatches_total"] == 10 and len(verdict.data["mismatches"]) == 3
+
+
+def test_hard_links_matched_across_folders() -> None:
+    one = _node(b"/a/one", inode=7, links=2, device=1)
+    two = _node(b"/b/two", inode=7, links=2, device=1)
+    alone = _node(b"/b/alone", inode=8, links=1, device=1)
+    apart = TreeComparison()
+    apart.folder([one], {b"one": Entry("file", 1, inode=70, links=1)}, b"/a")
+    apart.folder([two, alone], {b"two": Entry("file", 1, inode=71, links=1),
+                                b"alone": Entry("file", 1, inode=72, links=1)}, b"/b")
+    assert [(m.path, m.problem) for m in apart.result().mismatches] == [
+        (b"/b/two", "not a hard link of /a/one as in the snapshot")
+    ]
+    joined = TreeComparison()
+    joined.folder([one], {b"one": Entry("file", 1, inode=70, links=3)}, b"/a")
+    joined.folder([two, alone], {b"two": Entry("file", 1, inode=70, links=3),
+                                 b"alone": Entry("file", 1, inode=70, links=3)}, b"/b")
+    assert [(m.path, m.problem) for m in joined.result().mismatches] == [
+        (b"/b/alone", "hard link of /a/one, separate files in the snapshot")
+    ]
+
+
+def _tree(root: Path) -> None:
+    (root / "d" / "sub").mkdir(parents=True)
+    (root / "d" / "f").write_bytes(b"12")
+    (root / "d" / "sub" / "g").write_bytes(b"123")
+    os.mkdir(os.fsencode(root / "d") + b"/raw\xff")
+    (Path(os.fsdecode(os.fsencode(root / "d") + b"/raw\xff")) / "h").write_bytes(b"1")
+
+
+def test_compare_groups_reads_each_folder_from_disk(tmp_path: Path) -> None:
+    _tree(tmp_path)
+    listed = "/d/raw\ufffd".encode()
+    groups = [
+        (b"", [_node(b"/d", "dir", 0)]),
+        (b"/d", [_node(b"/d/f", size=2), _node(b"/d/sub", "dir", 0),
+                 _node(listed, "dir", 0, exact=False)]),
+        (b"/d/sub", [_node(b"/d/sub/g", size=4)]),
+        # Listed with U+FFFD: found among the restored names Go prints the same way.
+        (listed, [_node(listed + b"/h", exact=False)]),
+    ]
+    comparison = TreeComparison()
+    compare_groups(groups, str(tmp_path), comparison)
+    result = comparison.result()
+    assert [(m.path, m.problem) for m in result.mismatches] == [(b"/d/sub/g", "size 3, expected 4")]
+    assert (result.files_restored, result.files_verified, result.bytes_restored) == (3, 2, 3)
+
+
+def test_compare_groups_folder_missing_or_not_a_folder(tmp_path: Path) -> None:
+    (tmp_path / "d").write_bytes(b"")
+    comparison = TreeComparison()
+    compare_groups([(b"", [_node(b"/d", "dir", 0)]), (b"/d", [_node(b"/d/f")]),
+                    (b"/e", [_node(b"/e/f")])], str(tmp_path), comparison)
+    assert [(m.path, m.problem) for m in comparison.result().mismatches] == [
+        (b"/d", "is a file, expected a dir"),
+        (b"/d/f", "missing (file expected)"),
+        (b"/e/f", "missing (file expected)"),
+    ]
+
+
+def test_live_comparer_bounded_queue_finds_every_difference(tmp_path: Path) -> None:
+    live, restored = tmp_path / "live", tmp_path / "restored"
+    live.mkdir()
+    restored.mkdir()
+    nodes = []
+    for number in range(600):  # more than the comparisons allowed to wait at once
+        name = f"f{number}"
+        (restored / name).write_bytes(b"x" * 10)
+        (live / name).write_bytes(b"y" * 10 if number % 100 == 0 else b"x" * 10)
+        mtime = (live / name).stat().st_mtime_ns
+        nodes.append(Node(f"/{name}".encode(), "file", 10, None, mtime, None, None))
+    found: list[Mismatch] = []
+    comparer = LiveComparer(str(live), str(restored), found.append, workers=4)
+    try:
+        for node in nodes:
+            comparer.offer(node, node.path)
+        result = comparer.finish()
+    finally:
+        comparer.close()
+    assert (result.compared, result.identical) == (600, 594)
+    assert sorted(m.path for m in found) == sorted(f"/f{n}".encode() for n in range(0, 600, 100))
+
+
+def test_spool_on_a_full_scratch_disk_is_a_clear_scratch_error(tmp_path: Path) -> None:
+    with mounted_tmpfs(tmp_path / "tiny", "size=64k") as tiny:
+        (tiny / "filler").write_bytes(b"")
+        with open(tiny / "filler", "ab", buffering=0) as filler, \
+                contextlib.suppress(OSError):
+            while True:  # fill it to the last byte
+                filler.write(b"x" * 4096)
+        spool = None
+        with pytest.raises(ScratchError, match=r"not enough scratch space .* No space left"):
+            spool = Spool(str(tiny))
+            for number in range(1000):
+                spool.add(b"", [_node(f"/folder/file{number:06d}".encode())] * 50)
+            list(spool.groups())
+        if spool is not None:
+            spool.close()
