@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import codecs
 import hashlib
 import json
 import logging
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,7 +89,8 @@ def decrypt(key: MasterKey, data: bytes, what: str) -> bytes:
     except ImportError:
         raise Unsupported("the cryptography package is not installed") from None
 
-    nonce, body, tag = data[:_NONCE], data[_NONCE:-_MAC], data[-_MAC:]
+    view = memoryview(data)  # the body is not copied (an index file is MiBs)
+    nonce, body, tag = data[:_NONCE], view[_NONCE:-_MAC], data[-_MAC:]
     encryptor = Cipher(algorithms.AES(key.mac_k), modes.ECB()).encryptor()  # noqa: S305
     mask = encryptor.update(nonce) + encryptor.finalize()
     mac = Poly1305(key.mac_r + mask)
@@ -97,7 +100,9 @@ def decrypt(key: MasterKey, data: bytes, what: str) -> bytes:
     except InvalidSignature:
         raise Damaged(f"{what}: its authentication code does not match (damaged data)") from None
     decryptor = Cipher(algorithms.AES(key.encrypt), modes.CTR(nonce)).decryptor()
-    return decryptor.update(body) + decryptor.finalize()
+    plain = decryptor.update(body)
+    rest = decryptor.finalize()  # empty: CTR is a stream cipher
+    return plain + rest if rest else plain
 
 
 def _decompress(data: bytes, what: str, size: int | None = None) -> bytes:
@@ -121,6 +126,113 @@ def _decompress(data: bytes, what: str, size: int | None = None) -> bytes:
     if len(out) > _MAX_PLAINTEXT:
         raise Unsupported(f"{what}: too large to read here")
     return out
+
+
+_PIECE = 1 << 20
+_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+def _decompressed_pieces(data: memoryview, what: str) -> Iterator[bytes]:
+    """Yield zstd-compressed `data` decompressed, a bounded piece at a time."""
+    try:
+        import zstandard  # only a local restore test needs it
+    except ImportError:
+        raise Unsupported("the zstandard package is not installed") from None
+    reader = zstandard.ZstdDecompressor().decompressobj()
+    try:
+        for start in range(0, len(data), _PIECE // 4):
+            piece = reader.decompress(data[start:start + _PIECE // 4])
+            if piece:
+                yield piece
+    except zstandard.ZstdError as error:
+        raise Damaged(f"{what}: cannot be decompressed ({error})") from None
+    if not reader.eof:
+        raise Damaged(f"{what}: cannot be decompressed (it ends early)")
+
+
+class JsonPieces:
+    """A JSON object read from text pieces, one member's array an element at a time.
+
+    Only the text not yet parsed is held, plus the element being parsed. Raise
+    Damaged if the text is not JSON.
+    """
+
+    def __init__(self, pieces: Iterator[str], what: str) -> None:
+        self._pieces = pieces
+        self._what = what
+        self._text = ""
+        self._at = 0
+        self._decoder = json.JSONDecoder()
+
+    def _more(self) -> bool:
+        for piece in self._pieces:
+            if piece:
+                self._text = self._text[self._at:] + piece
+                self._at = 0
+                return True
+        return False
+
+    def _peek(self) -> str:
+        while True:
+            self._at = _SPACE.match(self._text, self._at).end()  # type: ignore[union-attr]
+            if self._at < len(self._text):
+                return self._text[self._at]
+            if not self._more():
+                return ""
+
+    def _expect(self, char: str) -> None:
+        if self._peek() != char:
+            raise Damaged(f"{self._what}: not JSON (expected {char!r} at offset {self._at})")
+        self._at += 1
+
+    def _value(self) -> Any:
+        self._peek()
+        while True:
+            try:
+                value, end = self._decoder.raw_decode(self._text, self._at)
+            except json.JSONDecodeError as error:
+                if self._more():
+                    continue
+                raise Damaged(f"{self._what}: not JSON ({error})") from None
+            # A number may go on in the next piece: a value must end before the text.
+            if end == len(self._text) and self._more():
+                continue
+            self._at = end
+            return value
+
+    def members(self, name: str) -> Iterator[Any]:
+        """Yield the elements of the array that the object's member `name` holds.
+
+        Raise Damaged if the text is not one JSON object, or it has no such member.
+        """
+        self._expect("{")
+        seen = False
+        first = True
+        while self._peek() != "}":
+            if not first:
+                self._expect(",")
+            first = False
+            key = self._value()
+            self._expect(":")
+            if key != name:
+                self._value()
+                continue
+            seen = True
+            self._expect("[")
+            if self._peek() == "]":
+                self._at += 1
+                continue
+            while True:
+                yield self._value()
+                if self._peek() == "]":
+                    self._at += 1
+                    break
+                self._expect(",")
+        self._expect("}")
+        if self._peek():
+            raise Damaged(f"{self._what}: not JSON (text after the object)")
+        if not seen:
+            raise Damaged(f"{self._what}: no {name!r} member")
 
 
 @dataclass(frozen=True)
@@ -214,13 +326,46 @@ class LocalRepository:
             raise Unsupported(f"index: {error.strerror or error}") from None
         return sorted(name for name in names if _ID.fullmatch(name))
 
+    def _text(self, kind: str, name: str) -> Iterator[str]:
+        """Yield an unpacked file's JSON text a piece at a time (decompressed if v2).
+
+        The compressed form is held whole; the text never is (an index file of restic's
+        holds up to 150,000 blobs: tens of MiB of JSON).
+        """
+        what = f"{kind}/{name}"
+        raw = self._read(kind, name)
+        if _ID.fullmatch(name) and hashlib.sha256(raw).hexdigest() != name:
+            raise Damaged(f"{what}: its content does not hash to its name (damaged file)")
+        plain = decrypt(self.key, raw, what)
+        del raw
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        try:
+            if plain[:1] == b"\x02":
+                total = 0
+                for piece in _decompressed_pieces(memoryview(plain)[1:], what):
+                    total += len(piece)
+                    if total > _MAX_PLAINTEXT:
+                        raise Unsupported(f"{what}: too large to read here")
+                    yield decoder.decode(piece)
+            elif plain[:1] in (b"{", b"["):
+                for start in range(0, len(plain), _PIECE):
+                    yield decoder.decode(plain[start:start + _PIECE])
+            else:
+                raise Unsupported(f"{what}: unknown file format (first byte {plain[:1]!r})")
+            yield decoder.decode(b"", final=True)
+        except UnicodeDecodeError as error:
+            raise Damaged(f"{what}: not text after decryption ({error})") from None
+
     def read_index(self, index_id: str) -> tuple[set[str], dict[str, BlobPlace]]:
-        """Given an index file, return the packs it references and where its tree blobs are."""
-        raw = self._unpacked("index", index_id)
+        """Given an index file, return the packs it references and where its tree blobs are.
+
+        The file is parsed a pack at a time: its data blobs are never all held.
+        """
+        what = f"index/{index_id}"
         packs: set[str] = set()
         trees: dict[str, BlobPlace] = {}
         try:
-            for pack in raw["packs"]:
+            for pack in JsonPieces(self._text("index", index_id), what).members("packs"):
                 pack_id = pack["id"]
                 if not isinstance(pack_id, str) or not _ID.fullmatch(pack_id):
                     raise ValueError("a pack id")
@@ -233,8 +378,8 @@ class LocalRepository:
                         pack_id, int(blob["offset"]), int(blob["length"]),
                         int(ulen) if ulen else None,
                     )
-        except (KeyError, TypeError, ValueError) as error:
-            raise Damaged(f"index/{index_id}: not a restic index ({error})") from None
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise Damaged(f"{what}: not a restic index ({error})") from None
         return packs, trees
 
     def load_index(self) -> list[set[str]]:

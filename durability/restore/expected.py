@@ -35,9 +35,10 @@ class Spool:
     """A snapshot's nodes in folder groups, on disk; counted and sampled as they come.
 
     `sample` files are kept at random (reservoir sampling with `rng`, one pass, memory
-    of the sample only). `digests` is how many folders get a digest of their own (0:
-    none); past it only the whole snapshot's digest is kept. Use as a context manager,
-    or call `close`.
+    of the sample only). With `digest` the entries are digested (to compare with
+    another spool of the same snapshot made with the same `key`); `digests` is how
+    many folders get a digest of their own, past which only the whole snapshot's
+    digest is kept. Use as a context manager, or call `close`.
     """
 
     def __init__(
@@ -46,6 +47,7 @@ class Spool:
         *,
         sample: int = 0,
         rng: random.Random | None = None,
+        digest: bool = False,
         digests: int = 0,
         key: bytes | None = None,
     ) -> None:
@@ -63,7 +65,10 @@ class Spool:
         self._rng = rng or random.SystemRandom()
         self._digest_limit = digests
         self.key = key or os.urandom(32)
-        self.folder_digests: dict[str, tuple[int, int]] | None = {} if digests else None
+        self.digested = digest
+        self.folder_digests: dict[str, tuple[int, int]] | None = (
+            {} if digest and digests else None
+        )
         self.digest = 0
         self._reading = False
 
@@ -76,16 +81,17 @@ class Spool:
         except OSError as error:
             raise self._failed(error) from error
         self.folders += 1
-        folder_sum = 0
+        self.entries += len(nodes)
         for node in nodes:
-            self.entries += 1
             if not node.exact:
                 self.inexact += 1
             if node.type == "file":
                 self._sampled(node)
                 self.files += 1
                 self.bytes += node.size
-            folder_sum += self._digest_of(node)
+        if not self.digested:
+            return
+        folder_sum = sum(map(self._digest_of, nodes))
         self.digest = (self.digest + folder_sum) & _MASK
         if self.folder_digests is not None:
             if len(self.folder_digests) >= self._digest_limit:
@@ -206,8 +212,8 @@ def disagreement(listing: Spool, trees: Spool) -> str | None:
     sizes): same count and same keyed digest. The first folder that differs is named
     when both kept per-folder digests.
     """
-    if listing.key != trees.key:
-        raise ValueError("digests made with different keys cannot be compared")
+    if listing.key != trees.key or not (listing.digested and trees.digested):
+        raise ValueError("only spools digested with one key can be compared")
     if (listing.entries, listing.digest) == (trees.entries, trees.digest):
         return None
     text = (f"the snapshot's listing ({listing.entries} entries) and its trees "

@@ -292,8 +292,8 @@ class Spools:
 
     def open(self, key: bytes | None = None, digests: bool = True) -> Spool:
         """Return a new spool (sampling if the test samples; digests for comparing two)."""
-        spool = Spool(self.directory, sample=self.sample, rng=self.rng,
-                      digests=self.digests if digests else 0, key=key)
+        spool = Spool(self.directory, sample=self.sample, rng=self.rng, digest=digests,
+                      digests=self.digests, key=key)
         with self._lock:
             self._open.append(spool)
         return spool

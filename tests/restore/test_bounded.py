@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import random
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from durability.errors import ParseError
 from durability.model import Status
+from durability.resticlocal import Damaged, JsonPieces
 from durability.resticls import Node
 from durability.restore.expected import ListingGroups, Spool, disagreement, sample_groups
 from durability.restore.outcome import Outcome, evaluate_restore
@@ -89,8 +92,8 @@ def test_spool_sample_is_uniform_and_bounded(tmp_path: Path) -> None:
 
 def test_disagreement_names_the_first_folder_that_differs(tmp_path: Path) -> None:
     key = os.urandom(32)
-    with Spool(str(tmp_path), digests=8, key=key) as listing, \
-            Spool(str(tmp_path), digests=8, key=key) as trees:
+    with Spool(str(tmp_path), digest=True, digests=8, key=key) as listing, \
+            Spool(str(tmp_path), digest=True, digests=8, key=key) as trees:
         # The listing shows a byte that is not UTF-8 as U+FFFD; the tree keeps it raw.
         listing.add(b"/d", [_node("/d/caf\ufffd".encode(), exact=False), _node(b"/d/z")])
         listing.add(b"", [_node(b"/d", "dir", 0)])
@@ -101,7 +104,8 @@ def test_disagreement_names_the_first_folder_that_differs(tmp_path: Path) -> Non
         assert disagreement(listing, trees) == (
             "the snapshot's listing (3 entries) and its trees (4) disagree, first in folder /e"
         )
-    with Spool(str(tmp_path), key=key) as one, Spool(str(tmp_path), key=key) as two:
+    with Spool(str(tmp_path), digest=True, key=key) as one, \
+            Spool(str(tmp_path), digest=True, key=key) as two:
         one.add(b"", [_node(b"/f", size=1)])
         two.add(b"", [_node(b"/f", size=2)])  # same count, other size
         assert disagreement(one, two) == (
@@ -226,3 +230,33 @@ def test_spool_on_a_full_scratch_disk_is_a_clear_scratch_error(tmp_path: Path) -
             list(spool.groups())
         if spool is not None:
             spool.close()
+
+
+def _pieces(text: str, size: int) -> Iterator[str]:
+    return iter([text[start:start + size] for start in range(0, len(text), size)])
+
+
+@pytest.mark.parametrize("size", [1, 2, 7, 1000])
+def test_index_parsed_a_pack_at_a_time_from_any_pieces(size: int) -> None:
+    index = {
+        "supersedes": ["ab" * 32],
+        "packs": [
+            {"id": "cd" * 32, "blobs": [{"id": "ef" * 32, "type": "tree", "offset": 12345,
+                                         "length": 678, "uncompressed_length": 9012}]},
+            {"id": "01" * 32, "blobs": []},
+        ],
+    }
+    text = json.dumps(index, indent=1)
+    packs = list(JsonPieces(_pieces(text, size), "index/x").members("packs"))
+    assert packs == index["packs"]  # numbers cut between pieces are read whole
+
+
+@pytest.mark.parametrize("text, problem", [
+    ('{"packs": [{"id": "a"}', "not JSON"),  # cut short
+    ('{"packs": [{"id": "a"}]} {}', "text after the object"),
+    ('{"supersedes": []}', "no 'packs' member"),
+    ('["packs"]', "expected '{'"),
+])
+def test_index_that_is_not_one_json_object_is_damaged(text: str, problem: str) -> None:
+    with pytest.raises(Damaged, match=problem):
+        list(JsonPieces(_pieces(text, 3), "index/x").members("packs"))
