@@ -177,24 +177,6 @@ def _entry(full: bytes) -> Entry:
     )
 
 
-def walk_tree(root: str | bytes) -> dict[bytes, Entry]:
-    """Given a restored folder, return {b"/absolute/path/in/snapshot": Entry}.
-
-    Names are read as bytes, exactly as the filesystem holds them. The whole tree is
-    held: for small trees and tests (a restore test reads one folder at a time).
-    """
-    base = os.fsencode(root)
-    entries: dict[bytes, Entry] = {}
-    if not os.path.isdir(base):
-        return entries
-    cut = len(base.rstrip(b"/"))
-    for folder, dirs, files in os.walk(base):
-        for name in (*dirs, *files):
-            full = os.path.join(folder, name)
-            entries[full[cut:]] = _entry(full)
-    return entries
-
-
 def read_folder(full: bytes) -> dict[bytes, Entry] | None:
     """Given a restored folder's path, return {name: Entry} of what it holds.
 
