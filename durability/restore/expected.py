@@ -13,6 +13,7 @@ snapshot (its listing and its trees) hold the same entries.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import pickle
@@ -102,9 +103,15 @@ class Spool:
                 self.folder_digests[shown] = (count + len(nodes), (total + folder_sum) & _MASK)
 
     def _failed(self, error: OSError) -> ScratchError:
+        reason = (error.strerror or str(error)).lower()
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            return ScratchError(
+                f"scratch disk full: the list of the snapshot's entries cannot be written "
+                f"to {self.directory}: {reason}"
+            )
         return ScratchError(
-            f"not enough scratch space for the list of the snapshot's entries in "
-            f"{self.directory}: {error.strerror or error}"
+            f"the list of the snapshot's entries cannot be written to {self.directory}: "
+            f"{reason}"
         )
 
     def _digest_of(self, node: Node) -> int:
