@@ -194,8 +194,9 @@ class JsonPieces:
                 if self._more():
                     continue
                 raise Damaged(f"{self._what}: not JSON ({error})") from None
-            # A number may go on in the next piece: a value must end before the text.
-            if end == len(self._text) and self._more():
+            # A number may go on in the next piece ("1." then "5"): a value must end
+            # well before the text does, or the text has no more pieces.
+            if len(self._text) - end < 64 and self._more():
                 continue
             self._at = end
             return value

@@ -119,7 +119,7 @@ def unix_mode(go_mode: int) -> int:
     return mode
 
 
-_TIMESTAMP = re.compile(r"(.*T\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)")
+_TIMESTAMP = re.compile(r"(.*T\d\d:\d\d:\d\d)(?:\.([0-9]+))?(Z|[+-]\d\d:\d\d)", re.ASCII)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -138,7 +138,10 @@ def time_ns(text: str) -> int:
         raise ValueError(f"not a timestamp: {text!r}")
     base, fraction, zone = match.groups()
     # Files of one backup share their seconds often: those are converted once.
-    whole = _whole_seconds(base, zone)
+    try:
+        whole = _whole_seconds(base, zone)
+    except OverflowError as error:  # before year 1 once the zone is applied
+        raise ValueError(f"not a timestamp: {text!r}") from error
     return whole * 1_000_000_000 + int(((fraction or "") + "000000000")[:9])
 
 

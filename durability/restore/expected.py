@@ -102,6 +102,11 @@ class Spool:
                 count, total = self.folder_digests.get(shown, (0, 0))
                 self.folder_digests[shown] = (count + len(nodes), (total + folder_sum) & _MASK)
 
+    @property
+    def size(self) -> int:
+        """Return the bytes written so far (buffered ones included)."""
+        return 0 if self._file.closed else self._file.tell()
+
     def _failed(self, error: OSError) -> ScratchError:
         reason = (error.strerror or str(error)).lower()
         if error.errno in (errno.ENOSPC, errno.EDQUOT):
@@ -141,7 +146,15 @@ class Spool:
         self._reading = True
         try:
             for _ in range(self.folders):
-                group: Group = pickle.load(self._file)  # noqa: S301 (our own unnamed file)
+                try:
+                    group: Group = pickle.load(self._file)  # noqa: S301 (our own unnamed file)
+                except OSError as error:
+                    raise self._failed(error) from error
+                except (pickle.UnpicklingError, EOFError, ValueError) as error:
+                    raise ScratchError(
+                        f"the list of the snapshot's entries in {self.directory} cannot be "
+                        f"read back ({type(error).__name__})"
+                    ) from error
                 yield group
         finally:
             self._reading = False

@@ -28,6 +28,7 @@ from durability.resticlocal import Damaged, LocalRepository, Unsupported
 from durability.resticls import Node
 from durability.restore import resticops as ops
 from durability.restore.expected import ListingGroups, Spool
+from durability.restore.scratch import ScratchError
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +132,8 @@ def _listing(repo: Restic, which: str, spool: Spool) -> Spool:
     parse stops restic.
     """
     grouper = ListingGroups(spool)
-    bad: list[ParseError] = []
+    # The first line that does not parse, or the node list that cannot be written.
+    bad: list[ParseError | ScratchError] = []
     number = nodes = 0
 
     def feed(line: str) -> None:
@@ -148,7 +150,7 @@ def _listing(repo: Restic, which: str, spool: Spool) -> Spool:
             elif entry is not None:
                 nodes += 1
                 grouper.feed(entry)
-        except ParseError as error:
+        except (ParseError, ScratchError) as error:
             bad.append(error)
 
     try:
@@ -157,11 +159,18 @@ def _listing(repo: Restic, which: str, spool: Spool) -> Spool:
                  else None)
     except ops.ResticFailure:
         if bad:
-            raise ops.ResticFailure(str(bad[0]), ops.KIND_OTHER) from bad[0]
+            raise _listing_failure(bad[0]) from bad[0]
         raise
     if bad:
-        raise ops.ResticFailure(str(bad[0]), ops.KIND_OTHER) from bad[0]
+        raise _listing_failure(bad[0]) from bad[0]
     return grouper.finish()
+
+
+def _listing_failure(error: ParseError | ScratchError) -> Exception:
+    """A full scratch disk stays itself (UNKNOWN); output that does not parse is restic's."""
+    if isinstance(error, ScratchError):
+        return error
+    return ops.ResticFailure(str(error), ops.KIND_OTHER)
 
 
 def list_nodes(repo: Restic, snapshot_id: str, spool: Spool) -> Spool:

@@ -298,6 +298,11 @@ class Spools:
             self._open.append(spool)
         return spool
 
+    def size(self) -> int:
+        """Return the bytes the spools hold on the scratch disk."""
+        with self._lock:
+            return sum(spool.size for spool in self._open)
+
     def close(self) -> None:
         """Close every spool (their space is freed at once)."""
         with self._lock:
@@ -561,8 +566,9 @@ def _restic_phases(
     if speculation is not None and adopted:
         scratch = speculation.scratch
         holder.append(scratch)
+        # The free space before the early restore, less what the node lists took since.
         scratch_mod.check_space(settings.scratch_dir, needed, settings.reserve,
-                                available=speculation.free_before)
+                                available=speculation.free_before - spools.size())
     else:
         scratch_mod.check_space(settings.scratch_dir, needed, settings.reserve)
         scratch = scratch_mod.create(settings.scratch_dir)
@@ -788,7 +794,7 @@ def _verify(
 
     comparison.on_verified = verified
     try:
-        compare_groups(groups, scratch.tree, comparison)
+        compare_groups(groups, scratch.tree, comparison, sample=sample)
         found = live.finish()
     finally:
         live.close()

@@ -1,12 +1,13 @@
 """Verification of a restored tree against the snapshot, and against the live files.
 
 `TreeComparison` compares a restored tree with the snapshot one folder at a time
-(`compare_groups` reads each restored folder as bytes when its turn comes), so memory
-follows the largest folder, not the snapshot; `compare_tree` is its whole-tree form,
-pure apart from extended attributes. The content of restored files is checked by
-`restic restore --verify` against the snapshot's blob hashes; `LiveComparer` compares
-restored files with live files of the same size and mtime byte for byte, several at a
-time (reads release the GIL). `hash_files` hashes files (S3 objects, archive members).
+(`compare_groups` reads each restored folder as bytes when its turn comes, and
+`RestoredFolders` finds it), so memory follows the largest folder, not the snapshot;
+`TreeComparison.folder` is pure apart from extended attributes. The content of
+restored files is checked by `restic restore --verify` against the snapshot's blob
+hashes; `LiveComparer` compares restored files with live files of the same size and
+mtime byte for byte, several at a time (reads release the GIL). `hash_files` hashes
+files (S3 objects, archive members).
 """
 
 from __future__ import annotations
@@ -294,7 +295,7 @@ class TreeComparison:
                 inexact.append(node)
         if inexact:
             lossy: dict[bytes, list[bytes]] = {}
-            for name in listing:
+            for name in sorted(listing):
                 if name not in claimed:
                     lossy.setdefault(go_lossy(name).encode("utf-8"), []).append(name)
             for node in inexact:
@@ -342,7 +343,6 @@ class TreeComparison:
                 self.add(Mismatch(
                     path, f"not a hard link of {display(first[0])} as in the snapshot"
                 ))
-                return
         if got.links == 1:
             return  # a restored file with one link is no other file's link
         other = self._claims.setdefault(got.inode, (group, path))
@@ -362,48 +362,100 @@ class TreeComparison:
 _REPLACED = "\ufffd".encode("utf-8")
 
 
-def _restored_folder(base: bytes, folder: bytes) -> bytes | None:
-    """Given a folder's snapshot path, return its path as restored, or None if absent.
+class RestoredFolders:
+    """Finds where each of the snapshot's folders came back in the restored tree.
 
-    A folder listed with replaced bytes (U+FFFD where a name is not UTF-8) is found a
-    component at a time among the restored names that Go would print the same way.
+    A folder is found only as a real folder: a symlink in its path (a folder that came
+    back as a link, perhaps to somewhere outside) is not followed, and the folder is
+    then absent. A folder listed with replaced bytes (U+FFFD where a name is not
+    UTF-8) may be any restored folder whose path Go prints the same way; each listed
+    folder of that path takes a different one, in name order, so no restored folder is
+    compared twice and none is passed over (fewer restored than listed: the rest are
+    absent). Each restored folder's names are mapped once.
     """
-    if os.path.isdir(base + folder) or _REPLACED not in folder:
-        return folder
-    found = b""
-    for part in folder.split(b"/")[1:]:
-        if os.path.isdir(base + found + b"/" + part):
-            found += b"/" + part
-            continue
-        try:
-            names = sorted(os.listdir(base + found))
-        except OSError:
-            return None
-        match = next(
-            (name for name in names if go_lossy(name).encode("utf-8") == part
-             and os.path.isdir(base + found + b"/" + name)),
-            None,
-        )
-        if match is None:
-            return None
-        found += b"/" + match
-    return found
+
+    def __init__(self, root: str | bytes) -> None:
+        self.base = os.fsencode(root).rstrip(b"/")
+        self._real_base = os.path.realpath(self.base)
+        self._names: dict[bytes, dict[bytes, list[bytes]]] = {}
+        self._left: dict[bytes, list[bytes]] = {}
+
+    def is_folder(self, folder: bytes) -> bool:
+        """Return True if `folder` (a snapshot path) is a real restored folder."""
+        full = self.base + folder
+        return os.path.isdir(full) and os.path.realpath(full) == self._real_base + folder
+
+    def _children(self, folder: bytes) -> dict[bytes, list[bytes]]:
+        known = self._names.get(folder)
+        if known is None:
+            known = {}
+            try:
+                with os.scandir(self.base + folder) as listing:
+                    names = sorted(i.name for i in listing if i.is_dir(follow_symlinks=False))
+            except OSError:
+                names = []
+            for name in names:
+                known.setdefault(go_lossy(name).encode("utf-8"), []).append(name)
+            self._names[folder] = known
+        return known
+
+    def _matches(self, listed: bytes) -> list[bytes]:
+        found = [b""]
+        for part in listed.split(b"/")[1:]:
+            found = [
+                folder + b"/" + name for folder in found
+                for name in self._children(folder).get(part, ())
+            ]
+        return sorted(found)
+
+    def take(self, folder: bytes) -> bytes | None:
+        """Return where `folder` came back, or None if it did not (as a real folder)."""
+        if _REPLACED not in folder:
+            return folder if not folder or self.is_folder(folder) else None
+        left = self._left.get(folder)
+        if left is None:
+            left = self._left[folder] = self._matches(folder)
+        return left.pop(0) if left else None
 
 
 def compare_groups(
     groups: Iterable[tuple[bytes, Sequence[Node]]], root: str | bytes,
-    comparison: TreeComparison,
+    comparison: TreeComparison, *, sample: bool = False,
 ) -> None:
     """Given the snapshot's folders (path, children) and the restored tree, compare them.
 
     Each folder is read from disk when its turn comes (its entries only), so memory
-    does not grow with the snapshot.
+    does not grow with the snapshot. With `sample` (only some files were restored, the
+    groups holding them and the folders above), every restored folder no group names
+    is read as well: anything there but folders is not in the sample.
     """
-    base = os.fsencode(root).rstrip(b"/")
+    places = RestoredFolders(root)
+    base = places.base
+    covered: set[bytes] = set()
     for folder, nodes in groups:
-        place = _restored_folder(base, folder)
+        place = places.take(folder)
+        if place == b"" and not os.path.isdir(base):
+            place = None
         listing = read_folder(base + place) if place is not None else None
         comparison.folder(nodes, listing, place if place is not None else folder, base)
+        if sample and place is not None:
+            covered.add(place)
+    if sample:
+        _extra_in_sample(base, covered, comparison)
+
+
+def _extra_in_sample(base: bytes, covered: set[bytes], comparison: TreeComparison) -> None:
+    cut = len(base)
+    for current, dirs, files in os.walk(base):
+        folder = current[cut:]
+        if folder in covered:
+            continue
+        for name in (*dirs, *files):
+            full = current + b"/" + name
+            with contextlib.suppress(FileNotFoundError):
+                kind = entry_type(os.lstat(full).st_mode)
+                if kind != "dir":
+                    comparison.add(Mismatch(full[cut:], f"not in the snapshot ({kind})"))
 
 
 def _xattrs(path: bytes) -> dict[bytes, bytes]:
@@ -411,45 +463,6 @@ def _xattrs(path: bytes) -> dict[bytes, bytes]:
     return {
         os.fsencode(name): os.getxattr(path, name, follow_symlinks=False) for name in names
     }
-
-
-def compare_tree(
-    expected: Sequence[Node],
-    restored: Mapping[bytes, Entry],
-    allow_extra_dirs: bool = False,
-    owner: bool = False,
-    root: str | bytes | None = None,
-) -> list[Mismatch]:
-    """Given the snapshot's nodes and the restored entries, return what differs.
-
-    The whole-tree form of `TreeComparison` (both sides held): missing entries, wrong
-    types, file sizes, permission bits (setuid, setgid, sticky included), mtimes and
-    symlink targets are mismatches; so are entries the snapshot does not hold (except
-    folders, when only a sample was restored), hard links the snapshot holds that came
-    back apart (or the reverse), owners (with `owner`, when run as root) and extended
-    attributes (when the nodes carry them and `root`, the restored folder, is given).
-    A property a node does not carry (None) is not compared.
-    """
-    comparison = TreeComparison(
-        allow_extra_dirs=allow_extra_dirs, owner=owner, xattrs=root is not None,
-        limit=len(expected) + len(restored) + 1,
-    )
-    listings: dict[bytes, dict[bytes, Entry]] = {}
-    for path, entry in restored.items():
-        folder, _, name = path.rpartition(b"/")
-        listings.setdefault(folder, {})[name] = entry
-    by_folder: dict[bytes, list[Node]] = {}
-    for node in expected:
-        by_folder.setdefault(parent_of(node.path), []).append(node)
-    for folder in listings:
-        by_folder.setdefault(folder, [])
-    base = os.fsencode(root).rstrip(b"/") if root is not None else None
-    for folder, nodes in by_folder.items():
-        place = folder if folder in listings or b"\xef\xbf\xbd" not in folder else next(
-            (known for known in listings if go_lossy(known).encode("utf-8") == folder), folder
-        )
-        comparison.folder(nodes, listings.get(place, {} if not folder else None), place, base)
-    return list(comparison.result().mismatches)
 
 
 def _node_problems(node: Node, got: Entry, owner: bool) -> list[str]:

@@ -25,7 +25,7 @@ from durability.restore.verify import (
     TreeComparison,
     compare_groups,
 )
-from tests.restore.conftest import mounted_tmpfs
+from tests.restore.conftest import Repo, mounted_tmpfs
 
 
 def _node(path: bytes, kind: str = "file", size: int = 1, **fields: object) -> Node:
@@ -249,6 +249,8 @@ def test_index_parsed_a_pack_at_a_time_from_any_pieces(size: int) -> None:
     text = json.dumps(index, indent=1)
     packs = list(JsonPieces(_pieces(text, size), "index/x").members("packs"))
     assert packs == index["packs"]  # numbers cut between pieces are read whole
+    floats = '{"z": 1.5e3, "packs": [-2.25, 10]}'
+    assert list(JsonPieces(_pieces(floats, size), "i").members("packs")) == [-2.25, 10]
 
 
 @pytest.mark.parametrize("text, problem", [
@@ -260,3 +262,79 @@ def test_index_parsed_a_pack_at_a_time_from_any_pieces(size: int) -> None:
 def test_index_that_is_not_one_json_object_is_damaged(text: str, problem: str) -> None:
     with pytest.raises(Damaged, match=problem):
         list(JsonPieces(_pieces(text, 3), "index/x").members("packs"))
+
+
+def _raw(root: Path, *parts: bytes) -> bytes:
+    return os.fsencode(root) + b"".join(b"/" + part for part in parts)
+
+
+LOSSY = "/\ufffd".encode()
+
+
+def test_folders_that_print_alike_each_compared_once(tmp_path: Path) -> None:
+    """Two folders listed as one name: each listed folder takes a different restored one."""
+    for name in (b"\xfe", b"\xff"):
+        os.mkdir(_raw(tmp_path, name))
+    with open(_raw(tmp_path, b"\xfe", b"f"), "wb") as handle:
+        handle.write(b"1")
+    # /\xff/f did not come back.
+    listed = [_node(LOSSY, "dir", 0, exact=False), _node(LOSSY, "dir", 0, exact=False)]
+    inner = [_node(LOSSY + b"/f", exact=False)]
+    comparison = TreeComparison()
+    compare_groups([(LOSSY, inner), (LOSSY, inner), (b"", listed)], str(tmp_path), comparison)
+    result = comparison.result()
+    assert [(m.path, m.problem) for m in result.mismatches] == [
+        (LOSSY + b"/f", "missing (file expected)")
+    ]
+    assert (result.files_restored, result.files_verified) == (1, 1)
+
+
+def test_sample_extra_file_in_a_folder_no_sampled_file_names(tmp_path: Path) -> None:
+    for folder, name in (("a", "f"), ("b", "g")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / name).write_bytes(b"1")
+    os.symlink("/etc", tmp_path / "b" / "link")
+    comparison = TreeComparison(allow_extra_dirs=True)
+    compare_groups(sample_groups([_node(b"/a/f")]), str(tmp_path), comparison, sample=True)
+    assert [(m.path, m.problem) for m in comparison.result().mismatches] == [
+        (b"/b/g", "not in the snapshot (file)"),
+        (b"/b/link", "not in the snapshot (symlink)"),
+    ]
+
+
+def test_folder_restored_as_a_symlink_is_not_followed(tmp_path: Path) -> None:
+    outside, tree = tmp_path / "outside", tmp_path / "tree"
+    outside.mkdir()
+    tree.mkdir()
+    (outside / "f").write_bytes(b"1")
+    os.symlink(outside, tree / "a")
+    seen: list[bytes] = []
+    comparison = TreeComparison(on_verified=lambda node, path: seen.append(path))
+    compare_groups([(b"", [_node(b"/a", "dir", 0)]), (b"/a", [_node(b"/a/f")])], str(tree),
+                   comparison)
+    result = comparison.result()
+    assert [(m.path, m.problem) for m in result.mismatches] == [
+        (b"/a", "is a symlink, expected a dir"), (b"/a/f", "missing (file expected)"),
+    ]
+    assert (result.files_verified, seen) == (0, [])
+
+
+def test_listing_into_a_full_scratch_disk_is_scratch_full_not_damage(
+    small_repo: Repo, tmp_path: Path
+) -> None:
+    from durability.restic import Restic
+    from durability.restore import reference
+
+    restic = Restic(str(small_repo.path), str(small_repo.password_file), no_cache=True)
+    snapshot = json.loads(small_repo.restic("snapshots", "--json"))[-1]["id"]
+    with mounted_tmpfs(tmp_path / "tiny", "size=64k") as tiny:
+        spool = Spool(str(tiny))
+        with open(tiny / "filler", "ab", buffering=0) as filler, \
+                contextlib.suppress(OSError):
+            while True:
+                filler.write(b"x" * 4096)
+        try:
+            with pytest.raises(ScratchError, match=r"^scratch disk full: "):
+                reference.list_nodes(restic, snapshot, spool)
+        finally:
+            spool.close()

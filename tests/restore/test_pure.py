@@ -21,7 +21,7 @@ from durability.restore.s3restore import (
     full_restore_bytes,
     parse_manifest,
 )
-from durability.restore.verify import Entry, Mismatch, compare_tree, coverage_of
+from durability.restore.verify import Entry, Mismatch, TreeComparison, coverage_of
 
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 
@@ -143,6 +143,23 @@ def test_lock_is_stale_old_or_dead_pid() -> None:
 
 def _node(path: bytes, kind: str, size: int = 0, **fields: object) -> Node:
     return Node(path, kind, size, None, None, None, None, **fields)  # type: ignore[arg-type]
+
+
+def compare_tree(
+    expected: list[Node], restored: dict[bytes, Entry], allow_extra_dirs: bool = False
+) -> list[Mismatch]:
+    """Compare nodes with restored entries {path: Entry}, folder by folder (exact folders)."""
+    comparison = TreeComparison(allow_extra_dirs=allow_extra_dirs)
+    listings: dict[bytes, dict[bytes, Entry]] = {}
+    for path, entry in restored.items():
+        folder, _, name = path.rpartition(b"/")
+        listings.setdefault(folder, {})[name] = entry
+    groups: dict[bytes, list[Node]] = {folder: [] for folder in listings}
+    for node in expected:
+        groups.setdefault(node.path.rpartition(b"/")[0], []).append(node)
+    for folder, nodes in groups.items():
+        comparison.folder(nodes, listings.get(folder), folder)
+    return list(comparison.result().mismatches)
 
 
 def test_compare_tree_missing_wrong_type_size_and_extra() -> None:
