@@ -105,26 +105,21 @@ def decrypt(key: MasterKey, data: bytes, what: str) -> bytes:
     return plain + rest if rest else plain
 
 
-def _decompress(data: bytes, what: str, size: int | None = None) -> bytes:
+def _decompress(data: bytes, what: str, size: int) -> bytes:
+    """Given a compressed blob and its uncompressed size (from the index), decompress it."""
     try:
         import zstandard  # only a local restore test needs it
     except ImportError:
         raise Unsupported("the zstandard package is not installed") from None
 
+    if size > _MAX_PLAINTEXT:
+        raise Unsupported(f"{what}: {size} bytes uncompressed, too large to read here")
     try:
-        if size is not None:
-            if size > _MAX_PLAINTEXT:
-                raise Unsupported(f"{what}: {size} bytes uncompressed, too large to read here")
-            out = zstandard.ZstdDecompressor().decompress(data, max_output_size=size)
-            if len(out) != size:
-                raise Damaged(f"{what}: {len(out)} bytes uncompressed, the index says {size}")
-            return out
-        reader = zstandard.ZstdDecompressor().decompressobj()
-        out = reader.decompress(data)
+        out = zstandard.ZstdDecompressor().decompress(data, max_output_size=size)
     except zstandard.ZstdError as error:
         raise Damaged(f"{what}: cannot be decompressed ({error})") from None
-    if len(out) > _MAX_PLAINTEXT:
-        raise Unsupported(f"{what}: too large to read here")
+    if len(out) != size:
+        raise Damaged(f"{what}: {len(out)} bytes uncompressed, the index says {size}")
     return out
 
 
@@ -265,19 +260,12 @@ class LocalRepository:
             raise Unsupported(f"{'/'.join(parts)}: {error.strerror or error}") from None
 
     def _unpacked(self, kind: str, name: str) -> Any:
-        """Return the JSON of an unpacked file (config, index/ID), decompressed if v2."""
-        what = f"{kind}/{name}" if kind else name
-        raw = self._read(kind, name) if kind else self._read(name)
-        if kind and _ID.fullmatch(name) and hashlib.sha256(raw).hexdigest() != name:
-            raise Damaged(f"{what}: its content does not hash to its name (damaged file)")
-        plain = decrypt(self.key, raw, what)
-        if plain[:1] == b"\x02":
-            plain = _decompress(plain[1:], what)
-        elif plain[:1] not in (b"{", b"["):
-            raise Unsupported(f"{what}: unknown file format (first byte {plain[:1]!r})")
+        """Return the JSON of an unpacked file (config, snapshots/ID), decompressed if v2."""
+        text = "".join(self._text(kind, name))
         try:
-            return json.loads(plain)
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            return json.loads(text)
+        except json.JSONDecodeError as error:
+            what = f"{kind}/{name}" if kind else name
             raise Damaged(f"{what}: not JSON after decryption ({error})") from None
 
     def config(self) -> dict[str, Any]:
@@ -333,9 +321,9 @@ class LocalRepository:
         The compressed form is held whole; the text never is (an index file of restic's
         holds up to 150,000 blobs: tens of MiB of JSON).
         """
-        what = f"{kind}/{name}"
-        raw = self._read(kind, name)
-        if _ID.fullmatch(name) and hashlib.sha256(raw).hexdigest() != name:
+        what = f"{kind}/{name}" if kind else name
+        raw = self._read(kind, name) if kind else self._read(name)
+        if kind and _ID.fullmatch(name) and hashlib.sha256(raw).hexdigest() != name:
             raise Damaged(f"{what}: its content does not hash to its name (damaged file)")
         plain = decrypt(self.key, raw, what)
         del raw

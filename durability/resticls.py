@@ -38,6 +38,11 @@ _GO_SETGID = 1 << 22
 _GO_STICKY = 1 << 20
 
 
+def parent_of(path: bytes) -> bytes:
+    """Given a snapshot path, return its folder's path (b"" for the snapshot's root)."""
+    return path.rsplit(b"/", 1)[0]
+
+
 @dataclass(frozen=True, slots=True)
 class LsSnapshot:
     """The snapshot line that opens `restic ls --json` output."""
@@ -86,6 +91,11 @@ class Node:
     def name(self) -> bytes:
         """Return the last component of the path."""
         return self.path.rsplit(b"/", 1)[-1]
+
+    @property
+    def folder(self) -> bytes:
+        """Return the path of the folder holding the node (b"" for the snapshot's root)."""
+        return parent_of(self.path)
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         # Pickled as its fields in order (restore tests spool millions of nodes): far

@@ -24,7 +24,7 @@ from types import TracebackType
 from typing import IO
 
 from durability.errors import ParseError
-from durability.resticls import LsSnapshot, Node, go_lossy
+from durability.resticls import LsSnapshot, Node, go_lossy, parent_of
 from durability.restore.scratch import ScratchError
 
 Group = tuple[bytes, list[Node]]
@@ -192,7 +192,7 @@ class ListingGroups:
 
     def feed(self, node: Node) -> None:
         """Take the next node of the listing."""
-        parent = node.path.rsplit(b"/", 1)[0]
+        parent = node.folder
         while len(self._open) > 1 and self._open[-1][0] != parent:
             self.spool.add(*self._open.pop())
         if self._open[-1][0] != parent:
@@ -216,10 +216,10 @@ def sample_groups(nodes: Sequence[Node]) -> Iterator[Group]:
     """
     by_folder: dict[bytes, list[Node]] = {b"": []}
     for node in nodes:
-        folder = node.path.rsplit(b"/", 1)[0]
+        folder = node.folder
         by_folder.setdefault(folder, []).append(node)
         while folder:
-            folder = folder.rsplit(b"/", 1)[0]
+            folder = parent_of(folder)
             by_folder.setdefault(folder, [])
     for folder in sorted(by_folder):
         yield folder, by_folder[folder]

@@ -195,11 +195,6 @@ def read_folder(full: bytes) -> dict[bytes, Entry] | None:
     return entries
 
 
-def parent_of(path: bytes) -> bytes:
-    """Given a snapshot path, return its folder's path (b"" for the snapshot's root)."""
-    return path.rsplit(b"/", 1)[0]
-
-
 # Mismatches listed at most (the count goes on): a wholly wrong restore of millions of
 # files must not hold one record per file.
 MISMATCH_LIMIT = 1000

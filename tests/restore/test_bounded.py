@@ -41,6 +41,10 @@ LISTED = [
 ]
 
 
+def _problems(comparison: TreeComparison) -> list[tuple[bytes, str]]:
+    return [(m.path, m.problem) for m in comparison.result().mismatches]
+
+
 def _groups(spool: Spool) -> dict[bytes, list[bytes]]:
     return {folder: [node.path for node in nodes] for folder, nodes in spool.groups()}
 
@@ -176,7 +180,7 @@ def test_compare_groups_reads_each_folder_from_disk(tmp_path: Path) -> None:
     comparison = TreeComparison()
     compare_groups(groups, str(tmp_path), comparison)
     result = comparison.result()
-    assert [(m.path, m.problem) for m in result.mismatches] == [(b"/d/sub/g", "size 3, expected 4")]
+    assert _problems(comparison) == [(b"/d/sub/g", "size 3, expected 4")]
     assert (result.files_restored, result.files_verified, result.bytes_restored) == (3, 2, 3)
 
 
@@ -185,7 +189,7 @@ def test_compare_groups_folder_missing_or_not_a_folder(tmp_path: Path) -> None:
     comparison = TreeComparison()
     compare_groups([(b"", [_node(b"/d", "dir", 0)]), (b"/d", [_node(b"/d/f")]),
                     (b"/e", [_node(b"/e/f")])], str(tmp_path), comparison)
-    assert [(m.path, m.problem) for m in comparison.result().mismatches] == [
+    assert _problems(comparison) == [
         (b"/d", "is a file, expected a dir"),
         (b"/d/f", "missing (file expected)"),
         (b"/e/f", "missing (file expected)"),
@@ -283,7 +287,7 @@ def test_folders_that_print_alike_each_compared_once(tmp_path: Path) -> None:
     comparison = TreeComparison()
     compare_groups([(LOSSY, inner), (LOSSY, inner), (b"", listed)], str(tmp_path), comparison)
     result = comparison.result()
-    assert [(m.path, m.problem) for m in result.mismatches] == [
+    assert _problems(comparison) == [
         (LOSSY + b"/f", "missing (file expected)")
     ]
     assert (result.files_restored, result.files_verified) == (1, 1)
@@ -296,7 +300,7 @@ def test_sample_extra_file_in_a_folder_no_sampled_file_names(tmp_path: Path) -> 
     os.symlink("/etc", tmp_path / "b" / "link")
     comparison = TreeComparison(allow_extra_dirs=True)
     compare_groups(sample_groups([_node(b"/a/f")]), str(tmp_path), comparison, sample=True)
-    assert [(m.path, m.problem) for m in comparison.result().mismatches] == [
+    assert _problems(comparison) == [
         (b"/b/g", "not in the snapshot (file)"),
         (b"/b/link", "not in the snapshot (symlink)"),
     ]
@@ -313,7 +317,7 @@ def test_folder_restored_as_a_symlink_is_not_followed(tmp_path: Path) -> None:
     compare_groups([(b"", [_node(b"/a", "dir", 0)]), (b"/a", [_node(b"/a/f")])], str(tree),
                    comparison)
     result = comparison.result()
-    assert [(m.path, m.problem) for m in result.mismatches] == [
+    assert _problems(comparison) == [
         (b"/a", "is a symlink, expected a dir"), (b"/a/f", "missing (file expected)"),
     ]
     assert (result.files_verified, seen) == (0, [])
