@@ -342,3 +342,12 @@ def test_listing_into_a_full_scratch_disk_is_scratch_full_not_damage(
                 reference.list_nodes(restic, snapshot, spool)
         finally:
             spool.close()
+
+
+def test_spool_that_cannot_be_read_back_is_a_scratch_error(tmp_path: Path) -> None:
+    with Spool(str(tmp_path)) as spool:
+        spool.add(b"", [_node(b"/f")])
+        spool._file.flush()
+        os.pwrite(spool._file.fileno(), b"\x00" * 8, 0)  # the disk gave back other bytes
+        with pytest.raises(ScratchError, match="cannot be read back"):
+            list(spool.groups())
